@@ -1,0 +1,6 @@
+"""The only code that calls the Kubernetes API: leases, snapshots, changes, status."""
+
+from activities.cluster import Cluster
+from activities.registry import TransactionActivities
+
+__all__ = ["Cluster", "TransactionActivities"]

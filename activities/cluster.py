@@ -1,0 +1,144 @@
+"""Access to the API server: clients per identity, discovery, and error translation.
+
+Every read and write of a *target* goes through the client of the transaction's
+identity (the worker itself, or the transaction's service account impersonated),
+so the API server's RBAC decides what a transaction may touch. Janus's own
+objects (leases, snapshots, the Transaction's status and events) are written as
+the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from kubernetes.dynamic.resource import Resource
+
+from janus.errors import ChangeRejected, Forbidden, InvalidTransaction, JanusError
+from janus.operations import Identity
+
+
+def api_message(err: ApiException) -> str:
+    """The API server's own words from a failed request."""
+    try:
+        body = json.loads(err.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or err.reason or f"HTTP {err.status}")
+
+
+def is_permanent(status: int | None) -> bool:
+    """400/401/403/404/422 describe the request; 409, 429, 5xx and timeouts may pass."""
+    return status in (400, 401, 403, 404, 405, 410, 413, 415, 422)
+
+
+def translate(err: ApiException, context: str, *, rejected: type[JanusError]) -> Exception:
+    """An ApiException as a user-facing error, or itself when a retry may help."""
+    if err.status == 403:
+        return Forbidden(f"{context}: forbidden: {api_message(err)}")
+    if is_permanent(err.status):
+        return rejected(f"{context}: {api_message(err)}")
+    return err
+
+
+@contextmanager
+def api_errors(context: str, *, rejected: type[JanusError] = ChangeRejected) -> Iterator[None]:
+    """Turn permanent API errors into JanusErrors; let transient ones be retried."""
+    try:
+        yield
+    except ApiException as err:
+        raise translate(err, context, rejected=rejected) from err
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    namespace: str
+    service_account: str
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+class Cluster:
+    """The worker's clients, built once per process and shared by all activities."""
+
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.api_client = api_client
+        self._lock = threading.Lock()
+        self._dynamic: dict[Impersonation | None, DynamicClient] = {}
+        self._cache_dir = Path(tempfile.mkdtemp(prefix="janus-discovery-"))
+
+    @property
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.api_client)
+
+    @property
+    def coordination(self) -> k8s.CoordinationV1Api:
+        return k8s.CoordinationV1Api(self.api_client)
+
+    @property
+    def custom(self) -> k8s.CustomObjectsApi:
+        return k8s.CustomObjectsApi(self.api_client)
+
+    def dynamic(self, identity: Identity | None = None) -> DynamicClient:
+        """A dynamic client acting as ``identity``'s service account, if it names one."""
+        key = (
+            Impersonation(identity.namespace, identity.service_account)
+            if identity and identity.service_account
+            else None
+        )
+        with self._lock:
+            if key not in self._dynamic:
+                self._dynamic[key] = self._new_dynamic(key)
+            return self._dynamic[key]
+
+    def _new_dynamic(self, who: Impersonation | None) -> DynamicClient:
+        api_client = self.api_client
+        if who is not None:
+            api_client = k8s.ApiClient(self.api_client.configuration)
+            # The API server adds the service-account groups itself when only the
+            # user is impersonated.
+            api_client.set_default_header("Impersonate-User", who.user)
+        cache = self._cache_dir / f"{who.user if who else 'worker'}.json"
+        return DynamicClient(api_client, cache_file=str(cache))
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """Discover a kind; refresh discovery once, since CRDs come and go."""
+        dyn = self.dynamic()
+        try:
+            return dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            dyn.resources.invalidate_cache()
+        try:
+            return dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise InvalidTransaction(
+                f"kind {kind} in {api_version} is not served by the API server: check "
+                "target.apiVersion and target.kind (kubectl api-resources lists what is served)"
+            ) from None
+
+
+def get_object(
+    dyn: DynamicClient, resource: Resource, name: str, namespace: str | None, context: str
+) -> dict[str, Any] | None:
+    """The object as a plain dict, or None when it does not exist."""
+    try:
+        obj = dyn.get(resource, name=name, namespace=namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise translate(err, context, rejected=InvalidTransaction) from err
+    result: dict[str, Any] = obj.to_dict()
+    return result

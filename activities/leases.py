@@ -1,0 +1,159 @@
+"""Lease locks: one ``coordination.k8s.io/v1`` Lease per target, held by a transaction.
+
+The holder identity names the transaction (namespace/name/uid), not the worker,
+so any worker can resume it. A lease not renewed within its duration is expired
+and may be taken over; a live holder's lease is never touched. Every write uses
+the lease's resourceVersion, so two transactions racing for one lease cannot
+both win.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from activities.cluster import Cluster, api_errors
+from janus.errors import JanusError, LeaseLost
+from janus.operations import (
+    AcquireLeasesInput,
+    AcquireLeasesResult,
+    Holder,
+    LeaseRef,
+    ReleaseLeasesInput,
+)
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "janus"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def expires_at(lease: k8s.V1Lease) -> datetime | None:
+    spec = lease.spec
+    if spec is None or not spec.holder_identity:
+        return None
+    last = spec.renew_time or spec.acquire_time
+    if last is None:
+        return None
+    return last + timedelta(seconds=spec.lease_duration_seconds or 0)
+
+
+def _fresh_spec(holder: str, duration: int, now: datetime, transitions: int) -> k8s.V1LeaseSpec:
+    return k8s.V1LeaseSpec(
+        holder_identity=holder,
+        lease_duration_seconds=duration,
+        acquire_time=now,
+        renew_time=now,
+        lease_transitions=transitions,
+    )
+
+
+class LeaseKeeper:
+    """Acquire, renew and release the leases of one transaction."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def acquire(self, request: AcquireLeasesInput) -> AcquireLeasesResult:
+        """Take leases in the given order; stop at the first one a live holder keeps."""
+        acquired: list[str] = []
+        for ref in request.leases:
+            blocker = self._take(ref, request.holder, request.duration_seconds)
+            if blocker is not None:
+                return AcquireLeasesResult(acquired=acquired, blocked_by=blocker)
+            acquired.append(ref.name)
+        return AcquireLeasesResult(acquired=acquired)
+
+    def ensure_held(self, ref: LeaseRef, holder: str, duration: int) -> None:
+        """Fencing: renew our lease, or fail if another transaction holds it now."""
+        blocker = self._take(ref, holder, duration, must_hold=True)
+        if blocker is not None:
+            raise LeaseLost(
+                f"lease {ref.namespace}/{ref.name} for {ref.target} is now held by "
+                f"{blocker.identity}; not writing"
+            )
+
+    def release(self, request: ReleaseLeasesInput) -> None:
+        """Delete our leases; one already gone or taken over is left as it is."""
+        for ref in request.leases:
+            self._release(ref, request.holder)
+
+    def _take(
+        self, ref: LeaseRef, holder: str, duration: int, *, must_hold: bool = False
+    ) -> Holder | None:
+        api = self.cluster.coordination
+        now = _now()
+        lease = self._read(ref)
+        if lease is None:
+            if must_hold:
+                return Holder(lease=ref, identity="nobody (the lease is gone)")
+            return self._create(ref, holder, duration, now)
+        spec = lease.spec or k8s.V1LeaseSpec()
+        expiry = expires_at(lease)
+        ours = spec.holder_identity == holder
+        free = not spec.holder_identity or (expiry is not None and expiry <= now)
+        if not ours and (must_hold or not free):
+            return Holder(lease=ref, identity=spec.holder_identity or "?", expires_at=expiry)
+        transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
+        lease.spec = _fresh_spec(holder, duration, now, transitions)
+        if ours and spec.acquire_time:
+            lease.spec.acquire_time = spec.acquire_time
+        try:
+            with api_errors(f"lease {ref.namespace}/{ref.name}", rejected=JanusError):
+                api.replace_namespaced_lease(ref.name, ref.namespace, lease)
+        except ApiException as err:
+            if err.status == 409:  # someone wrote it meanwhile: look again
+                return self._take(ref, holder, duration, must_hold=must_hold)
+            raise
+        return None
+
+    def _read(self, ref: LeaseRef) -> k8s.V1Lease | None:
+        try:
+            with api_errors(f"lease {ref.namespace}/{ref.name}", rejected=JanusError):
+                lease: k8s.V1Lease = self.cluster.coordination.read_namespaced_lease(
+                    ref.name, ref.namespace
+                )
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return lease
+
+    def _create(self, ref: LeaseRef, holder: str, duration: int, now: datetime) -> Holder | None:
+        body = k8s.V1Lease(
+            metadata=k8s.V1ObjectMeta(
+                name=ref.name,
+                namespace=ref.namespace,
+                labels=MANAGED_BY,
+                annotations={"backup.janus.io/target": ref.target},
+            ),
+            spec=_fresh_spec(holder, duration, now, 0),
+        )
+        try:
+            self.cluster.coordination.create_namespaced_lease(ref.namespace, body)
+        except ApiException as err:
+            if err.status == 409:  # created by someone else meanwhile: look again
+                return self._take(ref, holder, duration)
+            raise
+        return None
+
+    def _release(self, ref: LeaseRef, holder: str) -> None:
+        lease = self._read(ref)
+        if lease is None or (lease.spec and lease.spec.holder_identity != holder):
+            return
+        rv = lease.metadata.resource_version if lease.metadata else None
+        precondition = k8s.V1Preconditions(resource_version=rv)
+        try:
+            self.cluster.coordination.delete_namespaced_lease(
+                ref.name, ref.namespace, body=k8s.V1DeleteOptions(preconditions=precondition)
+            )
+        except ApiException as err:
+            if err.status == 404:
+                return
+            if err.status == 409:  # renewed or taken over meanwhile: look again
+                self._release(ref, holder)
+                return
+            raise

@@ -1,0 +1,123 @@
+"""Resolve targets through discovery, and refuse a Transaction that cannot run.
+
+Runs before any lease or write. Every problem names the change (by index and
+target) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from kubernetes.client.exceptions import ApiException
+
+from activities.cluster import Cluster, api_errors
+from janus.errors import InvalidTransaction
+from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec
+from janus.operations import ResolvedTarget, ResolveInput, ResolveResult, lease_name
+
+
+def resolve_targets(cluster: Cluster, request: ResolveInput, lease_namespace: str) -> ResolveResult:
+    spec, home = request.spec, request.ref.namespace
+    _check_shape(spec)
+    if spec.service_account_name:
+        _check_service_account(cluster, home, spec.service_account_name)
+    targets = [
+        _resolve(
+            cluster, i, change, home, lease_namespace, impersonating=bool(spec.service_account_name)
+        )
+        for i, change in enumerate(spec.changes)
+    ]
+    _check_unique(targets)
+    return ResolveResult(targets=targets)
+
+
+def _check_shape(spec: TransactionSpec) -> None:
+    """The admission rules again: a Transaction may reach us from an older CRD."""
+    if not 1 <= len(spec.changes) <= MAX_CHANGES:
+        raise InvalidTransaction(f"spec.changes must list 1 to {MAX_CHANGES} changes")
+    for i, change in enumerate(spec.changes):
+        if change.type == ChangeType.DELETE and change.content is not None:
+            raise InvalidTransaction(f"spec.changes[{i}]: content is forbidden for Delete")
+        if change.type != ChangeType.DELETE and change.content is None:
+            raise InvalidTransaction(
+                f"spec.changes[{i}]: content is required for {change.type.value}"
+            )
+
+
+def _resolve(
+    cluster: Cluster,
+    index: int,
+    change: Change,
+    home: str,
+    lease_namespace: str,
+    *,
+    impersonating: bool,
+) -> ResolvedTarget:
+    t = change.target
+    where = f"spec.changes[{index}] ({t.key()})"
+    try:
+        resource = cluster.resource(t.api_version, t.kind)
+    except InvalidTransaction as err:
+        raise InvalidTransaction(f"{where}: {err.message}") from None
+    namespace = (t.namespace or home) if resource.namespaced else None
+    if not impersonating and namespace != home:
+        scope = f"namespace {namespace}" if namespace else "a cluster-scoped object"
+        raise InvalidTransaction(
+            f"{where}: targets {scope}, outside the Transaction's namespace {home}; set "
+            "spec.serviceAccountName to a service account whose RBAC allows it"
+        )
+    _check_content(where, change)
+    return ResolvedTarget(
+        index=index,
+        change_type=ChangeType(change.type),
+        api_version=t.api_version,
+        kind=t.kind,
+        resource=resource.name,
+        name=t.name,
+        namespace=namespace,
+        lease_name=lease_name(t.api_version, t.kind, namespace, t.name),
+        lease_namespace=lease_namespace,
+        content=change.content,
+    )
+
+
+def _check_content(where: str, change: Change) -> None:
+    content = change.content or {}
+    meta = content.get("metadata") or {}
+    t = change.target
+    for field, expected in (("name", t.name), ("namespace", t.namespace)):
+        given = meta.get(field)
+        if given is not None and expected is not None and given != expected:
+            raise InvalidTransaction(
+                f"{where}: content.metadata.{field} is {given!r} but target.{field} is "
+                f"{expected!r}; make them match or drop it from content"
+            )
+    for field, expected in (("apiVersion", t.api_version), ("kind", t.kind)):
+        given = content.get(field)
+        if given is not None and given != expected:
+            raise InvalidTransaction(
+                f"{where}: content.{field} is {given!r} but target.{field} is {expected!r}"
+            )
+
+
+def _check_unique(targets: list[ResolvedTarget]) -> None:
+    seen: dict[tuple[str, str, str | None, str], int] = {}
+    for t in targets:
+        key = (t.api_version, t.kind, t.namespace, t.name)
+        if key in seen:
+            raise InvalidTransaction(
+                f"spec.changes[{seen[key]}] and spec.changes[{t.index}] both target {t.key()}: "
+                "merge them into one change"
+            )
+        seen[key] = t.index
+
+
+def _check_service_account(cluster: Cluster, namespace: str, name: str) -> None:
+    try:
+        with api_errors(f"service account {namespace}/{name}", rejected=InvalidTransaction):
+            cluster.core.read_namespaced_service_account(name, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            raise InvalidTransaction(
+                f"spec.serviceAccountName: service account {name} not found in namespace "
+                f"{namespace}; create it or fix the name"
+            ) from None
+        raise

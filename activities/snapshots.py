@@ -1,0 +1,134 @@
+"""Snapshots: each target's state before the transaction, kept in the cluster.
+
+The workflow's history carries only a reference (shard name and key), so a
+transaction over many or large objects keeps a small history. Snapshots are
+packed into shards well under the 1 MiB object limit, live in the Transaction's
+namespace and are owned by it, so the garbage collector removes them with it.
+A Secret's snapshot only ever goes into a Secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from activities.cluster import Cluster, api_errors
+from janus.errors import JanusError
+from janus.models import API_GROUP, API_VERSION, KIND, TransactionRef
+from janus.operations import Snapshot, SnapshotStoreKind
+
+#: Room left in a shard for keys and metadata below the API server's 1 MiB limit.
+MAX_SHARD_BYTES = 512 * 1024
+
+TRANSACTION_UID_LABEL = f"{API_GROUP}/transaction-uid"
+
+
+def stored_form(obj: dict[str, Any]) -> str:
+    """The object as we keep it: managedFields are bulky and rebuilt by the server."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return json.dumps({**obj, "metadata": meta}, sort_keys=True, separators=(",", ":"))
+
+
+def _owner(ref: TransactionRef) -> k8s.V1OwnerReference:
+    return k8s.V1OwnerReference(
+        api_version=f"{API_GROUP}/{API_VERSION}", kind=KIND, name=ref.name, uid=ref.uid
+    )
+
+
+class SnapshotStore:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def save(
+        self, ref: TransactionRef, states: list[tuple[int, bool, dict[str, Any] | None]]
+    ) -> list[Snapshot]:
+        """Store ``(index, is_secret, object or None)`` states; return their references."""
+        snapshots: dict[int, Snapshot] = {}
+        for kind in SnapshotStoreKind:
+            secret = kind == SnapshotStoreKind.SECRET
+            present = [(i, o) for i, s, o in states if o is not None and s == secret]
+            for shard in _shards(present):
+                name = f"janus-snap-{ref.uid}-{shard[0][0]}" + ("-secret" if secret else "")
+                data = {f"{index}.json": text for index, text in shard}
+                self._write(ref, kind, name, data)
+                for index, _text in shard:
+                    snapshots[index] = Snapshot(
+                        index=index,
+                        exists=True,
+                        store_kind=kind,
+                        store_name=name,
+                        store_key=f"{index}.json",
+                    )
+        for index, _secret, obj in states:
+            if obj is None:
+                snapshots[index] = Snapshot(index=index, exists=False)
+            else:
+                meta = obj["metadata"]
+                snap = snapshots[index]
+                snap.resource_version, snap.uid = meta["resourceVersion"], meta["uid"]
+        return [snapshots[i] for i, _s, _o in states]
+
+    def load(self, ref: TransactionRef, snapshot: Snapshot) -> dict[str, Any]:
+        """The stored object of a snapshot of an existing target."""
+        where = f"snapshot {ref.namespace}/{snapshot.store_name}"
+        with api_errors(where, rejected=JanusError):
+            if snapshot.store_kind == SnapshotStoreKind.SECRET:
+                secret = self.cluster.core.read_namespaced_secret(
+                    snapshot.store_name, ref.namespace
+                )
+                text = base64.b64decode((secret.data or {})[snapshot.store_key]).decode()
+            else:
+                cm = self.cluster.core.read_namespaced_config_map(
+                    snapshot.store_name, ref.namespace
+                )
+                text = (cm.data or {})[snapshot.store_key]
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
+
+    def _write(
+        self, ref: TransactionRef, kind: SnapshotStoreKind, name: str, data: dict[str, str]
+    ) -> None:
+        """Create the shard, or overwrite one a crashed attempt left (same leases, same state)."""
+        meta = k8s.V1ObjectMeta(
+            name=name,
+            namespace=ref.namespace,
+            labels={TRANSACTION_UID_LABEL: ref.uid, "app.kubernetes.io/managed-by": "janus"},
+            owner_references=[_owner(ref)],
+        )
+        core = self.cluster.core
+        with api_errors(f"snapshot {ref.namespace}/{name}", rejected=JanusError):
+            if kind == SnapshotStoreKind.SECRET:
+                encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+                secret = k8s.V1Secret(metadata=meta, type="Opaque", data=encoded)
+                try:
+                    core.create_namespaced_secret(ref.namespace, secret)
+                except ApiException as err:
+                    if err.status != 409:
+                        raise
+                    core.replace_namespaced_secret(name, ref.namespace, secret)
+                return
+            config_map = k8s.V1ConfigMap(metadata=meta, data=data)
+            try:
+                core.create_namespaced_config_map(ref.namespace, config_map)
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                core.replace_namespaced_config_map(name, ref.namespace, config_map)
+
+
+def _shards(entries: list[tuple[int, dict[str, Any]]]) -> list[list[tuple[int, str]]]:
+    """Pack stored forms into shards of at most MAX_SHARD_BYTES (one big object alone)."""
+    shards: list[list[tuple[int, str]]] = []
+    size = 0
+    for index, obj in entries:
+        text = stored_form(obj)
+        if not shards or size + len(text) > MAX_SHARD_BYTES:
+            shards.append([])
+            size = 0
+        shards[-1].append((index, text))
+        size += len(text)
+    return shards

@@ -1,0 +1,74 @@
+"""User-facing failures: one hierarchy, each message fit for a Transaction's status.
+
+An activity raises one of these; ``activities`` turns it into a non-retryable
+Temporal ``ApplicationError`` whose ``type`` is the class name, so the workflow
+can tell a bad Transaction from a lost lease without parsing messages, and the
+message reaches ``status.message`` and the item's ``error`` unchanged.
+"""
+
+
+class JanusError(Exception):
+    """A failure the user can act on. ``reason`` is a CamelCase word for conditions."""
+
+    reason = "Error"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidTransaction(JanusError):
+    """The Transaction cannot run as written: unknown kind, missing object, rejected content."""
+
+    reason = "Invalid"
+
+
+class Forbidden(JanusError):
+    """The API server refused a request for lack of rights."""
+
+    reason = "Forbidden"
+
+
+class TargetConflict(JanusError):
+    """Someone else changed a target between our snapshot and our write."""
+
+    reason = "Conflict"
+
+
+class LeaseLost(JanusError):
+    """A lease we held is now held by another transaction (fencing)."""
+
+    reason = "LeaseLost"
+
+
+class LockTimeout(JanusError):
+    """A lease stayed held by another transaction for longer than lockTimeout."""
+
+    reason = "LockTimeout"
+
+
+class ChangeRejected(JanusError):
+    """The API server rejected a change while committing."""
+
+    reason = "ChangeRejected"
+
+
+class InjectedFault(JanusError):
+    """A failure injected by the worker's fault-injection configuration (tests only)."""
+
+    reason = "InjectedFault"
+
+
+ERROR_TYPES: tuple[type[JanusError], ...] = (
+    InvalidTransaction,
+    Forbidden,
+    TargetConflict,
+    LeaseLost,
+    LockTimeout,
+    ChangeRejected,
+    InjectedFault,
+)
+
+#: Names the workflow passes as ``non_retryable_error_types``.
+NON_RETRYABLE = [cls.__name__ for cls in ERROR_TYPES]

@@ -1,0 +1,262 @@
+"""The Transaction API: one set of pydantic models for spec, status and workflow input.
+
+These models are the source of truth. The CRD's OpenAPI schema in ``deploy/`` is
+generated from them (``janus crd``), the CEL rules the API server enforces at
+admission live beside the fields they guard, and the same models travel as the
+workflow's and the activities' inputs and results, so a field means one thing
+everywhere.
+
+Vocabulary (borrowed from steno): a *change* is one step of the saga. Its
+*action* mutates a *target*; its *undo* puts the target back from the
+*snapshot* taken while the target's *lease* was held.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_GROUP = "backup.janus.io"
+API_VERSION = "v1alpha1"
+KIND = "Transaction"
+PLURAL = "transactions"
+
+#: The most changes one Transaction may list (checked at admission and again in
+#: the workflow). Larger change sets go in several Transactions.
+MAX_CHANGES = 1000
+
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration such as ``5m``, ``90s`` or ``1h30m``.
+
+    Raises:
+        ValueError: the text is not a duration; the message says what is accepted.
+    """
+    if not _DURATION.match(text):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number with a unit, e.g. 30s, 5m or 1h30m"
+        )
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire like every Kubernetes API, snake_case in Python."""
+
+    model_config = ConfigDict(populate_by_name=True, use_enum_values=False, extra="forbid")
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """Attach CEL validation rules (rule, message) to a schema node."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class ChangeType(enum.StrEnum):
+    CREATE = "Create"
+    UPDATE = "Update"
+    PATCH = "Patch"
+    DELETE = "Delete"
+
+
+class Target(_Model):
+    """The object a change acts on. Any kind the API server serves."""
+
+    api_version: str = Field(alias="apiVersion", min_length=1, max_length=253)
+    kind: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Defaults to the Transaction's namespace; ignored for cluster-scoped kinds.",
+    )
+
+    def key(self) -> str:
+        """A readable identity, e.g. ``apps/v1 Deployment shop/web``."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.api_version} {self.kind} {where}"
+
+
+class Change(_Model):
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "self.type == 'Delete' || has(self.content)",
+                "content is required for Create, Update and Patch: add the object "
+                "(or, for Patch, the fields to merge) under content",
+            ),
+            (
+                "self.type != 'Delete' || !has(self.content)",
+                "content is forbidden for Delete: remove content from this change",
+            ),
+        )
+    )
+
+    target: Target
+    type: ChangeType
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="Create/Update: the whole object. Patch: the fields to merge "
+        "(strategic merge for built-in kinds, JSON merge for custom resources).",
+    )
+
+
+class TransactionSpec(_Model):
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "self.changes.all(c, self.changes.exists_one(d, "
+                "d.target.apiVersion == c.target.apiVersion && d.target.kind == c.target.kind "
+                "&& d.target.name == c.target.name && "
+                "(has(d.target.namespace) ? d.target.namespace : '') == "
+                "(has(c.target.namespace) ? c.target.namespace : '')))",
+                "two changes have the same target: merge them into one change per target",
+            ),
+        )
+    )
+
+    changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
+    lock_timeout: str = Field(
+        default="5m",
+        alias="lockTimeout",
+        max_length=32,
+        pattern=_DURATION.pattern,
+        description="How long to wait for leases held by other transactions, e.g. 30s or 5m.",
+    )
+    timeout: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=_DURATION.pattern,
+        description="Roll back when the transaction has not committed within this duration.",
+    )
+    service_account_name: str | None = Field(
+        default=None,
+        alias="serviceAccountName",
+        max_length=253,
+        description="Read and write targets as this service account of the "
+        "Transaction's namespace (impersonated by the worker).",
+    )
+
+
+class Phase(enum.StrEnum):
+    PENDING = "Pending"
+    PREPARING = "Preparing"
+    PREPARED = "Prepared"
+    COMMITTING = "Committing"
+    COMMITTED = "Committed"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.COMMITTED, Phase.ROLLED_BACK, Phase.FAILED)
+
+
+class ItemStatus(_Model):
+    """What happened to one change; ``index`` is its position in spec.changes."""
+
+    index: int
+    target: str = Field(description="The target, e.g. 'apps/v1 Deployment shop/web'.")
+    type: ChangeType
+    lease: str | None = None
+    resource_version: str | None = Field(
+        default=None,
+        alias="resourceVersion",
+        description="The target's resourceVersion when snapshotted ('' when it did not exist).",
+    )
+    prepared: bool = False
+    committed: bool = False
+    rolled_back: bool = Field(default=False, alias="rolledBack")
+    error: str | None = None
+
+
+class Condition(_Model):
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+    last_transition_time: datetime = Field(alias="lastTransitionTime")
+
+
+class Summary(_Model):
+    total: int = 0
+    prepared: int = 0
+    committed: int = 0
+    rolled_back: int = Field(default=0, alias="rolledBack")
+
+
+class TransactionStatus(_Model):
+    phase: Phase = Phase.PENDING
+    message: str = ""
+    summary: Summary = Field(default_factory=Summary)
+    items: list[ItemStatus] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    started_at: datetime | None = Field(default=None, alias="startedAt")
+    completed_at: datetime | None = Field(default=None, alias="completedAt")
+    workflow_id: str | None = Field(default=None, alias="workflowId")
+    temporal_ui: str | None = Field(
+        default=None, alias="temporalUI", description="Where to follow the workflow."
+    )
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+class TransactionRef(_Model):
+    """Which Transaction custom resource a workflow serves."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    def workflow_id(self) -> str:
+        return f"txn/{self.namespace}/{self.name}/{self.uid}"
+
+    def holder_identity(self) -> str:
+        """Who holds a lease: the transaction, not the worker, so any worker can resume."""
+        return f"{self.namespace}/{self.name}/{self.uid}"
+
+
+class TransactionInput(_Model):
+    """The workflow's input: the Transaction as the bridge saw it when starting."""
+
+    ref: TransactionRef
+    generation: int = 1
+    spec: TransactionSpec
+    temporal_ui: str | None = None
+
+    @classmethod
+    def from_resource(
+        cls, obj: dict[str, Any], *, temporal_ui: str | None = None
+    ) -> TransactionInput:
+        """Build the input from a Transaction as the API server returns it."""
+        meta = obj["metadata"]
+        return cls(
+            ref=TransactionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
+            generation=meta.get("generation", 1),
+            spec=TransactionSpec.model_validate(obj["spec"]),
+            temporal_ui=temporal_ui,
+        )
+
+
+def lock_timeout_of(spec: TransactionSpec) -> timedelta:
+    return parse_duration(spec.lock_timeout)
+
+
+def manifest(name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    """A Transaction object ready for the API server."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": spec,
+    }

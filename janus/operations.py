@@ -1,0 +1,205 @@
+"""The contract between the saga and the cluster: activity names, inputs and results.
+
+``workflows`` calls activities by these names and ``activities`` implements them;
+neither imports the other. Every input is one model so fields can be added
+without breaking a running workflow's history.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from janus.models import ChangeType, Phase, TransactionRef, TransactionSpec, TransactionStatus
+
+RESOLVE_TARGETS = "resolve_targets"
+ACQUIRE_LEASES = "acquire_leases"
+RELEASE_LEASES = "release_leases"
+SNAPSHOT_TARGETS = "snapshot_targets"
+APPLY_CHANGE = "apply_change"
+UNDO_CHANGE = "undo_change"
+MIRROR_STATUS = "mirror_status"
+
+#: The annotation Janus writes on every object it creates, updates or patches:
+#: ``<transaction uid>/<change index>``. It makes a repeated apply recognise its own
+#: earlier write. An undo restores the snapshot, so a rolled-back object carries none.
+CHANGE_MARKER = "backup.janus.io/change"
+
+LEASE_PREFIX = "janus-"
+_LEASE_NAME_MAX = 63
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResolvedTarget(_Model):
+    """A change's target after discovery: which resource, which namespace, which lease."""
+
+    index: int
+    change_type: ChangeType
+    api_version: str
+    kind: str
+    resource: str = Field(description="The plural resource name, e.g. 'deployments'.")
+    name: str
+    namespace: str | None = Field(description="None for cluster-scoped kinds.")
+    lease_name: str
+    lease_namespace: str
+    content: dict[str, Any] | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Built-in kinds take strategic merge patches; custom resources do not."""
+        group = self.api_version.split("/")[0] if "/" in self.api_version else ""
+        return group == "" or "." not in group or group.endswith(".k8s.io")
+
+    def key(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.api_version} {self.kind} {where}"
+
+    def describe(self) -> str:
+        """How the UI and status name this step, e.g. 'change 2 (Patch apps/v1 ...)'."""
+        return f"change {self.index} ({self.change_type.value} {self.key()})"
+
+
+def lease_name(api_version: str, kind: str, namespace: str | None, name: str) -> str:
+    """A readable, valid Lease name, unique per target.
+
+    The hash covers the full identity, so truncating the readable part never makes
+    two targets share a lease.
+    """
+    identity = f"{api_version}|{kind}|{namespace or ''}|{name}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    readable = re.sub(r"[^a-z0-9-]+", "-", f"{kind}-{name}".lower()).strip("-")
+    room = _LEASE_NAME_MAX - len(LEASE_PREFIX) - len(digest) - 1
+    return f"{LEASE_PREFIX}{readable[:room].rstrip('-')}-{digest}"
+
+
+class Identity(_Model):
+    """Whom the worker acts as for a transaction's target reads and writes."""
+
+    namespace: str
+    service_account: str | None = None
+
+
+class ResolveInput(_Model):
+    ref: TransactionRef
+    spec: TransactionSpec
+
+
+class ResolveResult(_Model):
+    targets: list[ResolvedTarget]
+
+
+class LeaseRef(_Model):
+    name: str
+    namespace: str
+    target: str = Field(description="The target this lease guards, for messages.")
+
+
+class AcquireLeasesInput(_Model):
+    holder: str
+    leases: list[LeaseRef] = Field(description="In canonical order; acquired in this order.")
+    duration_seconds: int
+
+
+class Holder(_Model):
+    lease: LeaseRef
+    identity: str
+    expires_at: datetime | None = None
+
+
+class AcquireLeasesResult(_Model):
+    acquired: list[str] = Field(description="Names of the leases we hold, in order.")
+    blocked_by: Holder | None = None
+
+
+class ReleaseLeasesInput(_Model):
+    holder: str
+    leases: list[LeaseRef]
+
+
+class SnapshotStoreKind(enum.StrEnum):
+    CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
+
+
+class Snapshot(_Model):
+    """Where a target's prior state is kept; the state itself stays in the cluster."""
+
+    index: int
+    exists: bool
+    resource_version: str = ""
+    uid: str = ""
+    store_kind: SnapshotStoreKind = SnapshotStoreKind.CONFIG_MAP
+    store_name: str = ""
+    store_key: str = ""
+
+
+class SnapshotInput(_Model):
+    ref: TransactionRef
+    identity: Identity
+    targets: list[ResolvedTarget]
+
+
+class SnapshotResult(_Model):
+    snapshots: list[Snapshot]
+
+
+class ApplyInput(_Model):
+    ref: TransactionRef
+    identity: Identity
+    target: ResolvedTarget
+    snapshot: Snapshot
+    lease: LeaseRef
+    lease_duration_seconds: int
+
+
+class ApplyResult(_Model):
+    resource_version: str = Field(description="After our write; '' when the object is gone.")
+    already_applied: bool = False
+
+
+class UndoOutcome(enum.StrEnum):
+    RESTORED = "Restored"
+    NOTHING_TO_UNDO = "NothingToUndo"
+    MODIFIED_BY_OTHERS = "ModifiedByOthers"
+
+
+class UndoInput(_Model):
+    ref: TransactionRef
+    identity: Identity
+    target: ResolvedTarget
+    snapshot: Snapshot
+    applied: ApplyResult | None = Field(
+        default=None, description="None when the action's outcome is unknown (cancelled)."
+    )
+
+
+class UndoResult(_Model):
+    outcome: UndoOutcome
+    message: str = ""
+
+
+class PhaseEvent(_Model):
+    """A Kubernetes Event to emit on the Transaction."""
+
+    phase: Phase
+    reason: str
+    message: str
+    warning: bool = False
+
+
+class MirrorStatusInput(_Model):
+    ref: TransactionRef
+    status: TransactionStatus
+    event: PhaseEvent | None = None
+
+
+def marker_for(ref: TransactionRef, index: int) -> str:
+    return f"{ref.uid}/{index}"

@@ -1,0 +1,42 @@
+"""Assemble a Temporal worker: the saga workflow and the activities, on one task queue."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from kubernetes.client import ApiClient
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities import Cluster, TransactionActivities
+from janus.config import WorkerSettings
+from workflows import TransactionWorkflow
+
+#: Activities run in threads (the Kubernetes client is synchronous).
+MAX_ACTIVITY_THREADS = 32
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    """A Temporal client that speaks the project's pydantic models."""
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    api_client: ApiClient,
+    settings: WorkerSettings,
+) -> Worker:
+    activities = TransactionActivities(Cluster(api_client), settings)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[TransactionWorkflow],
+        activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
+        max_concurrent_activities=MAX_ACTIVITY_THREADS,
+    )

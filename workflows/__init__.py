@@ -1,0 +1,5 @@
+"""Deterministic saga code: the Transaction workflow. No I/O here."""
+
+from workflows.transaction import TransactionWorkflow
+
+__all__ = ["TransactionWorkflow"]

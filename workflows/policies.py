@@ -1,0 +1,58 @@
+"""Timeouts, retry policies and sizes the saga runs with.
+
+Forward steps give up after a bounded number of attempts (then the saga rolls
+back); undos retry longer, because giving up on an undo leaves the cluster
+half-changed and the Transaction Failed. Errors of the ``janus.errors`` types are
+never retried: they describe the Transaction, not a passing fault.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+from janus.errors import NON_RETRYABLE
+
+#: How long a lease stays valid without renewal. A transaction whose workflow
+#: died is taken over by others this long after its last renewal.
+LEASE_DURATION = timedelta(seconds=60)
+RENEW_EVERY = LEASE_DURATION / 3
+
+#: Targets per snapshot activity; batches run concurrently.
+SNAPSHOT_BATCH = 50
+
+FORWARD: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=8,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+
+UNDO: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=25,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+
+
+def failure_text(err: BaseException) -> str:
+    """The innermost application message: what the API server or our check said."""
+    while isinstance(err, ActivityError | FailureError) and err.cause is not None:
+        if isinstance(err, ApplicationError):
+            break
+        err = err.cause
+    if isinstance(err, FailureError):
+        return err.message
+    return str(err) or type(err).__name__

@@ -1,0 +1,105 @@
+"""The Transaction's status as the workflow keeps it: pure, deterministic bookkeeping.
+
+The workflow owns one ``StatusBook`` and mirrors ``book.status`` to the custom
+resource after every step. Nothing here does I/O or reads a clock; times come in
+as arguments (from ``workflow.now()``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from janus.models import (
+    ChangeType,
+    Condition,
+    ItemStatus,
+    Phase,
+    Summary,
+    TransactionInput,
+    TransactionStatus,
+)
+
+
+class StatusBook:
+    """Builds and updates a ``TransactionStatus``; every method is a small, named fact."""
+
+    def __init__(self, txn: TransactionInput, *, workflow_id: str, now: datetime) -> None:
+        items = [
+            ItemStatus(
+                index=i,
+                target=change.target.key(),
+                type=ChangeType(change.type),
+            )
+            for i, change in enumerate(txn.spec.changes)
+        ]
+        self.status = TransactionStatus(
+            phase=Phase.PENDING,
+            items=items,
+            summary=Summary(total=len(items)),
+            started_at=now,
+            workflow_id=workflow_id,
+            temporal_ui=txn.temporal_ui,
+            observed_generation=txn.generation,
+        )
+
+    def item(self, index: int) -> ItemStatus:
+        return self.status.items[index]
+
+    def enter(self, phase: Phase, message: str, *, now: datetime) -> None:
+        self.status.phase = phase
+        self.status.message = message
+        if phase.terminal:
+            self.status.completed_at = now
+
+    def note(self, message: str) -> None:
+        self.status.message = message
+
+    def set_target(self, index: int, key: str) -> None:
+        """Discovery may fill in a namespace; show the target as resolved."""
+        self.item(index).target = key
+
+    def leased(self, index: int, lease: str) -> None:
+        self.item(index).lease = lease
+
+    def prepared(self, index: int, resource_version: str) -> None:
+        item = self.item(index)
+        item.prepared = True
+        item.resource_version = resource_version
+        self._count()
+
+    def committed(self, index: int) -> None:
+        self.item(index).committed = True
+        self._count()
+
+    def rolled_back(self, index: int) -> None:
+        self.item(index).rolled_back = True
+        self._count()
+
+    def failed(self, index: int, error: str) -> None:
+        self.item(index).error = error
+
+    def condition(
+        self, type_: str, status: bool, reason: str, message: str, *, now: datetime
+    ) -> None:
+        """Set a condition; its transition time moves only when its status flips."""
+        value = "True" if status else "False"
+        for existing in self.status.conditions:
+            if existing.type == type_:
+                if existing.status != value:
+                    existing.last_transition_time = now
+                existing.status, existing.reason, existing.message = value, reason, message
+                return
+        self.status.conditions.append(
+            Condition(
+                type=type_, status=value, reason=reason, message=message, last_transition_time=now
+            )
+        )
+
+    def _count(self) -> None:
+        items = self.status.items
+        self.status.summary = Summary(
+            total=len(items),
+            prepared=sum(i.prepared for i in items),
+            committed=sum(i.committed for i in items),
+            rolled_back=sum(i.rolled_back for i in items),
+        )

@@ -1,0 +1,379 @@
+"""TransactionWorkflow: one Transaction, run as a saga.
+
+Prepare takes a Lease per target in one canonical order (so two transactions can
+never wait on each other in a cycle), waiting with backoff up to ``lockTimeout``,
+then snapshots every target into the cluster. Commit walks the changes in spec
+order; for each it registers the undo *before* running the action, so an action
+whose result was lost to a crash is still undone. On a failure or a cancel the
+registered undos run in reverse, shielded from further cancellation. Every
+terminal phase releases every lease.
+
+The workflow is deterministic: all I/O is in activities, called by name with the
+models of ``janus.operations``; time is ``workflow.now()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from janus import operations as ops
+    from janus import search_attributes
+    from janus.errors import LeaseLost, LockTimeout
+    from janus.models import (
+        Phase,
+        TransactionInput,
+        TransactionStatus,
+        parse_duration,
+    )
+    from workflows.policies import (
+        FORWARD,
+        LEASE_DURATION,
+        RENEW_EVERY,
+        SNAPSHOT_BATCH,
+        UNDO,
+        failure_text,
+    )
+    from workflows.status import StatusBook
+
+
+@dataclass
+class _Undo:
+    """A registered undo: enough to put one target back."""
+
+    target: ops.ResolvedTarget
+    snapshot: ops.Snapshot
+    applied: ops.ApplyResult | None = None
+
+
+@workflow.defn
+class TransactionWorkflow:
+    def __init__(self) -> None:
+        self._book: StatusBook | None = None
+        self._targets: list[ops.ResolvedTarget] = []
+        self._snapshots: dict[int, ops.Snapshot] = {}
+        self._undos: list[_Undo] = []
+        self._held: list[ops.LeaseRef] = []
+        self._last_renewal: datetime | None = None
+
+    @workflow.query
+    def status(self) -> TransactionStatus | None:
+        return self._book.status if self._book else None
+
+    @workflow.run
+    async def run(self, txn: TransactionInput) -> TransactionStatus:
+        self._txn = txn
+        self._book = StatusBook(txn, workflow_id=workflow.info().workflow_id, now=workflow.now())
+        self._deadline = (
+            workflow.now() + parse_duration(txn.spec.timeout) if txn.spec.timeout else None
+        )
+        await self._enter(Phase.PREPARING, "Taking leases and snapshotting targets")
+        try:
+            await self._prepare()
+            await self._commit()
+        except (ActivityError, ApplicationError, CancelledError, asyncio.CancelledError) as err:
+            await self._shielded(self._abort(err))
+            if isinstance(err, CancelledError | asyncio.CancelledError):
+                raise
+            raise ApplicationError(
+                self._book.status.message, type=self._book.status.phase.value, non_retryable=True
+            ) from err
+        await self._release_leases()
+        await self._enter(Phase.COMMITTED, f"All {len(self._targets)} changes committed")
+        return self._book.status
+
+    # -- prepare ---------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        resolved: ops.ResolveResult = await workflow.execute_activity(
+            ops.RESOLVE_TARGETS,
+            ops.ResolveInput(ref=self._txn.ref, spec=self._txn.spec),
+            result_type=ops.ResolveResult,
+            summary=f"resolve {len(self._txn.spec.changes)} targets through discovery",
+            **FORWARD,
+        )
+        self._targets = resolved.targets
+        for target in self._targets:
+            self.book.set_target(target.index, target.key())
+        await self._acquire_all_leases()
+        await self._snapshot_all()
+        await self._enter(Phase.PREPARED, f"Prepared {len(self._targets)} changes")
+
+    def _lease_order(self) -> list[ops.LeaseRef]:
+        """The canonical order every transaction takes leases in."""
+        refs = {
+            (t.lease_namespace, t.lease_name): ops.LeaseRef(
+                name=t.lease_name, namespace=t.lease_namespace, target=t.key()
+            )
+            for t in self._targets
+        }
+        return [refs[k] for k in sorted(refs)]
+
+    async def _acquire_all_leases(self) -> None:
+        order = self._lease_order()
+        deadline = workflow.now() + parse_duration(self._txn.spec.lock_timeout)
+        backoff = timedelta(milliseconds=250)
+        while True:
+            result = await self._acquire(order, summary=f"acquire {len(order)} leases in order")
+            self._held = [r for r in order if r.name in set(result.acquired)]
+            self._note_leases(result.acquired)
+            if result.blocked_by is None:
+                return
+            holder = result.blocked_by
+            waited_out = workflow.now() >= deadline
+            message = (
+                f"lease {holder.lease.namespace}/{holder.lease.name} for "
+                f"{holder.lease.target} is held by transaction {holder.identity}"
+            )
+            if waited_out:
+                raise ApplicationError(
+                    f"{message}; gave up after lockTimeout {self._txn.spec.lock_timeout}",
+                    type=LockTimeout.__name__,
+                    non_retryable=True,
+                )
+            self.book.note(f"Waiting: {message}")
+            await self._mirror()
+            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            backoff = min(backoff * 2, timedelta(seconds=5))
+
+    async def _acquire(
+        self, leases: list[ops.LeaseRef], *, summary: str
+    ) -> ops.AcquireLeasesResult:
+        result: ops.AcquireLeasesResult = await workflow.execute_activity(
+            ops.ACQUIRE_LEASES,
+            ops.AcquireLeasesInput(
+                holder=self._txn.ref.holder_identity(),
+                leases=leases,
+                duration_seconds=int(LEASE_DURATION.total_seconds()),
+            ),
+            result_type=ops.AcquireLeasesResult,
+            summary=summary,
+            **FORWARD,
+        )
+        self._last_renewal = workflow.now()
+        return result
+
+    def _note_leases(self, acquired: list[str]) -> None:
+        held = set(acquired)
+        for target in self._targets:
+            if target.lease_name in held:
+                self.book.leased(target.index, target.lease_name)
+
+    async def _snapshot_all(self) -> None:
+        batches = [
+            self._targets[i : i + SNAPSHOT_BATCH]
+            for i in range(0, len(self._targets), SNAPSHOT_BATCH)
+        ]
+        results = await asyncio.gather(*(self._snapshot(batch) for batch in batches))
+        for result in results:
+            for snap in result.snapshots:
+                self._snapshots[snap.index] = snap
+                self.book.prepared(snap.index, snap.resource_version)
+        await self._mirror()
+
+    async def _snapshot(self, batch: list[ops.ResolvedTarget]) -> ops.SnapshotResult:
+        first, last = batch[0].index, batch[-1].index
+        result: ops.SnapshotResult = await workflow.execute_activity(
+            ops.SNAPSHOT_TARGETS,
+            ops.SnapshotInput(ref=self._txn.ref, identity=self._identity(), targets=batch),
+            result_type=ops.SnapshotResult,
+            summary=f"snapshot and dry-run changes {first}..{last}",
+            **FORWARD,
+        )
+        return result
+
+    # -- commit ----------------------------------------------------------------
+
+    async def _commit(self) -> None:
+        await self._enter(Phase.COMMITTING, f"Committing {len(self._targets)} changes")
+        for target in self._targets:
+            self._check_deadline()
+            await self._renew_if_due()
+            undo = _Undo(target=target, snapshot=self._snapshots[target.index])
+            self._undos.append(undo)  # registered before the action: a lost result is undone too
+            undo.applied = await self._apply(target)
+            self.book.committed(target.index)
+            self.book.note(
+                f"Committed {len(self._undos)}/{len(self._targets)}: {target.describe()}"
+            )
+            await self._mirror()
+
+    async def _apply(self, target: ops.ResolvedTarget) -> ops.ApplyResult:
+        lease = ops.LeaseRef(
+            name=target.lease_name, namespace=target.lease_namespace, target=target.key()
+        )
+        result: ops.ApplyResult = await workflow.execute_activity(
+            ops.APPLY_CHANGE,
+            ops.ApplyInput(
+                ref=self._txn.ref,
+                identity=self._identity(),
+                target=target,
+                snapshot=self._snapshots[target.index],
+                lease=lease,
+                lease_duration_seconds=int(LEASE_DURATION.total_seconds()),
+            ),
+            result_type=ops.ApplyResult,
+            summary=target.describe(),
+            # Wait for a cancelled write to settle, so its undo never races it.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            **FORWARD,
+        )
+        return result
+
+    def _check_deadline(self) -> None:
+        if self._deadline and workflow.now() > self._deadline:
+            raise ApplicationError(
+                f"spec.timeout {self._txn.spec.timeout} passed before all changes committed",
+                type="Timeout",
+                non_retryable=True,
+            )
+
+    async def _renew_if_due(self) -> None:
+        """Long transactions keep every lease alive, and learn early if one was lost."""
+        if self._last_renewal and workflow.now() - self._last_renewal < RENEW_EVERY:
+            return
+        result = await self._acquire(self._held, summary=f"renew {len(self._held)} leases")
+        if result.blocked_by is not None:
+            raise ApplicationError(
+                f"lease {result.blocked_by.lease.name} for {result.blocked_by.lease.target} "
+                f"was taken over by {result.blocked_by.identity}",
+                type=LeaseLost.__name__,
+                non_retryable=True,
+            )
+
+    # -- abort: undo in reverse ------------------------------------------------
+
+    async def _abort(self, err: BaseException) -> None:
+        cancelled = isinstance(err, CancelledError | asyncio.CancelledError)
+        reason = "cancelled" if cancelled else failure_text(err)
+        self._blame(err)
+        await self._enter(Phase.ROLLING_BACK, f"Rolling back: {reason}", warning=True)
+        blocked = await self._run_undos()
+        await self._release_leases()
+        if blocked:
+            await self._enter(
+                Phase.FAILED, f"Rollback incomplete: {'; '.join(blocked)}", warning=True
+            )
+        else:
+            undone = len(self._undos)
+            await self._enter(
+                Phase.ROLLED_BACK, f"Rolled back {undone} changes: {reason}", warning=True
+            )
+
+    def _blame(self, err: BaseException) -> None:
+        """Put the error on the item whose step raised it."""
+        failing = next((t for t in self._targets if not self.book.item(t.index).committed), None)
+        if failing is not None and not isinstance(err, CancelledError | asyncio.CancelledError):
+            self.book.failed(failing.index, failure_text(err))
+
+    async def _run_undos(self) -> list[str]:
+        blocked: list[str] = []
+        for undo in reversed(self._undos):
+            problem = await self._undo(undo)
+            if problem:
+                blocked.append(problem)
+            await self._mirror()
+        return blocked
+
+    async def _undo(self, undo: _Undo) -> str | None:
+        """Run one undo; return what blocked it, or None when the target is back."""
+        index = undo.target.index
+        try:
+            result: ops.UndoResult = await workflow.execute_activity(
+                ops.UNDO_CHANGE,
+                ops.UndoInput(
+                    ref=self._txn.ref,
+                    identity=self._identity(),
+                    target=undo.target,
+                    snapshot=undo.snapshot,
+                    applied=undo.applied,
+                ),
+                result_type=ops.UndoResult,
+                summary=f"undo {undo.target.describe()}",
+                **UNDO,
+            )
+        except ActivityError as err:
+            text = f"undo of {undo.target.describe()} failed: {failure_text(err)}"
+            self.book.failed(index, text)
+            return text
+        if result.outcome == ops.UndoOutcome.MODIFIED_BY_OTHERS:
+            text = f"{undo.target.describe()}: {result.message}"
+            self.book.failed(index, result.message)
+            self.book.condition("UndoSkipped", True, "ModifiedByOthers", text, now=workflow.now())
+            return text
+        self.book.rolled_back(index)
+        return None
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run compensation to the end even if the workflow is cancelled again."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+        task.result()
+
+    # -- leases, status --------------------------------------------------------
+
+    async def _release_leases(self) -> None:
+        if not self._targets:
+            return
+        await workflow.execute_activity(
+            ops.RELEASE_LEASES,
+            ops.ReleaseLeasesInput(
+                holder=self._txn.ref.holder_identity(), leases=self._lease_order()
+            ),
+            summary=f"release {len(self._targets)} leases",
+            **UNDO,
+        )
+        self._held = []
+
+    async def _enter(self, phase: Phase, message: str, *, warning: bool = False) -> None:
+        self.book.enter(phase, message, now=workflow.now())
+        self._conditions_for(phase, message)
+        workflow.upsert_search_attributes(
+            [search_attributes.TRANSACTION_PHASE.value_set(phase.value)]
+        )
+        workflow.set_current_details(f"**{phase.value}**: {message}")
+        await self._mirror(
+            ops.PhaseEvent(phase=phase, reason=phase.value, message=message, warning=warning)
+        )
+
+    def _conditions_for(self, phase: Phase, message: str) -> None:
+        now = workflow.now()
+        if phase == Phase.PREPARED:
+            self.book.condition("Prepared", True, "LeasesHeld", message, now=now)
+        elif phase == Phase.COMMITTED:
+            self.book.condition("Committed", True, "AllChangesApplied", message, now=now)
+        elif phase in (Phase.ROLLED_BACK, Phase.FAILED):
+            self.book.condition("Committed", False, phase.value, message, now=now)
+            self.book.condition(
+                "RolledBack", phase == Phase.ROLLED_BACK, phase.value, message, now=now
+            )
+
+    async def _mirror(self, event: ops.PhaseEvent | None = None) -> None:
+        await workflow.execute_activity(
+            ops.MIRROR_STATUS,
+            ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.status, event=event),
+            summary=f"status: {self.book.status.phase.value}",
+            **FORWARD,
+        )
+
+    def _identity(self) -> ops.Identity:
+        return ops.Identity(
+            namespace=self._txn.ref.namespace,
+            service_account=self._txn.spec.service_account_name,
+        )
+
+    @property
+    def book(self) -> StatusBook:
+        assert self._book is not None
+        return self._book
