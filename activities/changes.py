@@ -256,7 +256,7 @@ def _undo_create(
         return _modified_by_others(target, current)
     meta = current["metadata"]
     try:
-        with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected):
+        with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected, expected=(404,)):
             access.dyn.delete(
                 access.resource,
                 name=target.name,
@@ -269,6 +269,8 @@ def _undo_create(
                 },
             )
     except ApiException as err:
+        if err.status == 404:  # gone meanwhile: nothing left to remove
+            return UndoResult(outcome=UndoOutcome.RESTORED)
         if err.status == 409:  # written since we looked: decide again
             return undo_change(access, request, None)
         raise

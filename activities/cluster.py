@@ -53,11 +53,21 @@ def translate(err: ApiException, context: str, *, rejected: type[JanusError]) ->
 
 
 @contextmanager
-def api_errors(context: str, *, rejected: type[JanusError] = ChangeRejected) -> Iterator[None]:
-    """Turn permanent API errors into JanusErrors; let transient ones be retried."""
+def api_errors(
+    context: str,
+    *,
+    rejected: type[JanusError] = ChangeRejected,
+    expected: tuple[int, ...] = (),
+) -> Iterator[None]:
+    """Turn permanent API errors into JanusErrors; let transient ones be retried.
+
+    Statuses in ``expected`` stay ApiExceptions, for the caller to handle.
+    """
     try:
         yield
     except ApiException as err:
+        if err.status in expected:
+            raise
         raise translate(err, context, rejected=rejected) from err
 
 

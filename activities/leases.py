@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from activities.cluster import Cluster, api_errors
+from activities.cluster import Cluster, api_errors, translate
 from janus.errors import JanusError, LeaseLost
 from janus.operations import (
     AcquireLeasesInput,
@@ -112,14 +112,13 @@ class LeaseKeeper:
 
     def _read(self, ref: LeaseRef) -> k8s.V1Lease | None:
         try:
-            with api_errors(f"lease {ref.namespace}/{ref.name}", rejected=JanusError):
-                lease: k8s.V1Lease = self.cluster.coordination.read_namespaced_lease(
-                    ref.name, ref.namespace
-                )
+            lease: k8s.V1Lease = self.cluster.coordination.read_namespaced_lease(
+                ref.name, ref.namespace
+            )
         except ApiException as err:
             if err.status == 404:
                 return None
-            raise
+            raise translate(err, f"lease {ref.namespace}/{ref.name}", rejected=JanusError) from err
         return lease
 
     def _create(self, ref: LeaseRef, holder: str, duration: int, now: datetime) -> Holder | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 
-from activities.cluster import Cluster, api_errors
+from activities.cluster import Cluster, translate
 from janus.errors import InvalidTransaction
 from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec
 from janus.operations import ResolvedTarget, ResolveInput, ResolveResult, lease_name
@@ -112,12 +112,12 @@ def _check_unique(targets: list[ResolvedTarget]) -> None:
 
 def _check_service_account(cluster: Cluster, namespace: str, name: str) -> None:
     try:
-        with api_errors(f"service account {namespace}/{name}", rejected=InvalidTransaction):
-            cluster.core.read_namespaced_service_account(name, namespace)
+        cluster.core.read_namespaced_service_account(name, namespace)
     except ApiException as err:
         if err.status == 404:
             raise InvalidTransaction(
                 f"spec.serviceAccountName: service account {name} not found in namespace "
                 f"{namespace}; create it or fix the name"
             ) from None
-        raise
+        where = f"service account {namespace}/{name}"
+        raise translate(err, where, rejected=InvalidTransaction) from err

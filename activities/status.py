@@ -23,7 +23,11 @@ def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
     ref = request.ref
     body = {"status": request.status.model_dump(by_alias=True, exclude_none=True, mode="json")}
     try:
-        with api_errors(f"status of transaction {ref.namespace}/{ref.name}", rejected=JanusError):
+        with api_errors(
+            f"status of transaction {ref.namespace}/{ref.name}",
+            rejected=JanusError,
+            expected=(404,),
+        ):
             cluster.custom.patch_namespaced_custom_object_status(
                 API_GROUP, API_VERSION, ref.namespace, PLURAL, ref.name, body
             )

@@ -2,6 +2,7 @@
 
 import click
 
+from janus.crd import crd_yaml
 from janus.dev.cli import dev
 
 
@@ -9,6 +10,12 @@ from janus.dev.cli import dev
 @click.version_option(package_name="janus")
 def main() -> None:
     """Atomic, all-or-nothing changes to a Kubernetes cluster, run on Temporal."""
+
+
+@main.command()
+def crd() -> None:
+    """Print the Transaction CustomResourceDefinition (generated from the models)."""
+    click.echo(crd_yaml(), nl=False)
 
 
 main.add_command(dev)

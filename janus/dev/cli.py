@@ -98,6 +98,7 @@ def status() -> None:
         click.echo(_status_line(item))
     endpoints = plane.endpoints()
     if endpoints is None:
+        _progress("some servers are stopped; `janus dev up` restarts them all")
         sys.exit(1)
     if endpoints.ui_url:
         click.echo(f"Temporal UI: {endpoints.ui_url}")

@@ -29,7 +29,11 @@ from janus.dev.probes import Probes
 from janus.dev.state import ClusterState, Endpoints, Ports, Server, load_model, save_model
 
 SERVER_NAMES = ("etcd", "temporal", "kube-apiserver", "kube-controller-manager")
-"""In start order; ``down`` stops them all at once."""
+"""In start order."""
+
+STOPPED_LAST = frozenset({"etcd"})
+"""Stopped after the others: kube-apiserver stops in a second while etcd answers,
+but retries for minutes (until SIGKILL) once etcd is gone."""
 
 TIMEOUTS = {
     "etcd": 60.0,
@@ -168,7 +172,10 @@ class ControlPlane:
         self.echo(f"  {server.name} ready ({what})")
 
     def _stop(self, state: ClusterState) -> None:
-        processes.stop(reversed(state.servers), self.layout.root)
+        """Stop the servers in two waves (see STOPPED_LAST), then forget them."""
+        for last in (False, True):
+            wave = [s for s in state.servers if (s.name in STOPPED_LAST) == last]
+            processes.stop(wave, self.layout.root)
         self.layout.state_file.unlink(missing_ok=True)
 
     def _healthy(self, state: ClusterState) -> bool:

@@ -1,0 +1,151 @@
+"""Drive transactions the way the bridge does, and read the cluster the way a user does."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import utils as k8s_utils
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import TypedSearchAttributes
+
+from janus import search_attributes
+from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
+
+LEASE_NAMESPACE = "janus-system"
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+
+
+def example(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((EXAMPLES / name).read_text()) if d]
+
+
+class Harness:
+    def __init__(self, api: ApiClient, temporal: Client, task_queue: str, namespace: str) -> None:
+        self.api = api
+        self.temporal = temporal
+        self.task_queue = task_queue
+        self.namespace = namespace
+        self.core = k8s.CoreV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
+
+    # -- objects ---------------------------------------------------------------
+
+    def create_objects(self, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            k8s_utils.create_from_dict(self.api, doc, namespace=self.namespace)
+
+    def seed(self) -> None:
+        self.create_objects(example("seed-objects.yaml"))
+
+    def config_map(self, name: str) -> Any:
+        return self._maybe(lambda: self.core.read_namespaced_config_map(name, self.namespace))
+
+    def secret(self, name: str) -> Any:
+        return self._maybe(lambda: self.core.read_namespaced_secret(name, self.namespace))
+
+    def deployment(self, name: str) -> Any:
+        return self._maybe(lambda: self.apps.read_namespaced_deployment(name, self.namespace))
+
+    @staticmethod
+    def _maybe(read: Any) -> Any:
+        try:
+            return read()
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def leases(self) -> list[Any]:
+        """Leases held for this test's namespace's transactions."""
+        items = k8s.CoordinationV1Api(self.api).list_namespaced_lease(LEASE_NAMESPACE).items
+        return [
+            lease
+            for lease in items
+            if lease.spec and (lease.spec.holder_identity or "").startswith(f"{self.namespace}/")
+        ]
+
+    # -- transactions ----------------------------------------------------------
+
+    def create_transaction(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, PLURAL, manifest
+        )
+        return created
+
+    def transaction(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, PLURAL, name
+        )
+        return found
+
+    async def start(self, manifest: dict[str, Any]) -> WorkflowHandle[Any, Any]:
+        """Create the Transaction and start its workflow, as the bridge would."""
+        created = self.create_transaction(manifest)
+        txn = TransactionInput.from_resource(created)
+        return await self.temporal.start_workflow(
+            "TransactionWorkflow",
+            txn,
+            id=txn.ref.workflow_id(),
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    search_attributes.TRANSACTION_NAMESPACE.value_set(txn.ref.namespace),
+                    search_attributes.TRANSACTION_NAME.value_set(txn.ref.name),
+                ]
+            ),
+        )
+
+    async def run(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Run a transaction to its end; return the Transaction as the API server has it."""
+        handle = await self.start(manifest)
+        await finish(handle)
+        return self.transaction(manifest["metadata"]["name"])
+
+    async def wait_phase(self, name: str, phases: set[str], timeout: float = 60) -> dict[str, Any]:
+        for _ in range(int(timeout * 10)):
+            txn = self.transaction(name)
+            if txn.get("status", {}).get("phase") in phases:
+                return txn
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"transaction {name} never reached {phases}: {txn.get('status')}")
+
+
+async def finish(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait for a workflow to close, whatever its outcome."""
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass
+
+
+def transaction(name: str, *changes: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "Transaction",
+        "metadata": {"name": name},
+        "spec": {"changes": list(changes), **spec},
+    }
+
+
+def change(
+    kind: str,
+    name: str,
+    type_: str,
+    content: dict[str, Any] | None = None,
+    api_version: str = "v1",
+    **target: Any,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "target": {"apiVersion": api_version, "kind": kind, "name": name, **target},
+        "type": type_,
+    }
+    if content is not None:
+        item["content"] = content
+    return item
