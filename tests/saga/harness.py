@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,8 @@ class Harness:
         await finish(handle)
         return self.transaction(manifest["metadata"]["name"])
 
-    async def wait_phase(self, name: str, phases: set[str], timeout: float = 60) -> dict[str, Any]:
-        for _ in range(int(timeout * 10)):
+    async def wait_phase(self, name: str, phases: set[str], seconds: float = 60) -> dict[str, Any]:
+        for _ in range(int(seconds * 10)):
             txn = self.transaction(name)
             if txn.get("status", {}).get("phase") in phases:
                 return txn
@@ -119,10 +120,8 @@ class Harness:
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> None:
     """Wait for a workflow to close, whatever its outcome."""
-    try:
+    with contextlib.suppress(WorkflowFailureError):
         await handle.result()
-    except WorkflowFailureError:
-        pass
 
 
 def transaction(name: str, *changes: dict[str, Any], **spec: Any) -> dict[str, Any]:
