@@ -23,6 +23,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
 from activities.cluster import Cluster, api_errors, get_object
+from activities.fingerprint import fingerprint
 from janus.errors import ChangeRejected, InvalidTransaction, TargetConflict
 from janus.models import ChangeType
 from janus.operations import (
@@ -84,14 +85,14 @@ class TargetAccess:
                 res, body=body, name=t.name, namespace=t.namespace, content_type=kind, **options
             )
         else:
-            preconditions = {"resourceVersion": rv, "uid": uid} if rv else {}
-            dyn.delete(
-                res,
-                name=t.name,
-                namespace=t.namespace,
-                body={"preconditions": preconditions},
-                **options,
-            )
+            # With a body, the API server reads DeleteOptions from it and ignores the
+            # dryRun query parameter: a dry run must say so in the body.
+            options_body: dict[str, Any] = {
+                "preconditions": {"resourceVersion": rv, "uid": uid} if rv else {}
+            }
+            if dry_run:
+                options_body["dryRun"] = ["All"]
+            dyn.delete(res, name=t.name, namespace=t.namespace, body=options_body, **options)
             return None
         written: dict[str, Any] = result.to_dict()
         return written
@@ -124,19 +125,6 @@ def marker_of(obj: dict[str, Any] | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    """What a user would compare: everything but server-set fields, status and our marker."""
-    meta = obj.get("metadata", {})
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != CHANGE_MARKER}
-    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-    return {
-        **body,
-        "labels": meta.get("labels") or {},
-        "annotations": annotations,
-        "ownerReferences": meta.get("ownerReferences") or [],
-    }
-
-
 def recreatable(stored: dict[str, Any]) -> dict[str, Any]:
     """A snapshot of a deleted object, fit to create again."""
     body = {k: v for k, v in stored.items() if k != "status"}
@@ -155,40 +143,46 @@ def replacement(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, An
 
 
 def apply_change(access: TargetAccess, request: ApplyInput) -> ApplyResult:
-    """Run the action once, guarded by the snapshot's resourceVersion."""
+    """Run the action once, guarded by the target's resourceVersion."""
     target, snap = request.target, request.snapshot
     marker = marker_for(request.ref, target.index)
     current = access.read()
     if current is not None and marker_of(current) == marker:
-        return ApplyResult(
-            resource_version=current["metadata"]["resourceVersion"], already_applied=True
-        )
+        return _result(current, already_applied=True)
     if target.change_type == ChangeType.DELETE and current is None and snap.exists:
         return ApplyResult(resource_version="", already_applied=True)
     _check_unchanged(target, snap, current)
-    body = action_body(target, marker, snap.resource_version)
+    rv = current["metadata"]["resourceVersion"] if current else ""
+    body = action_body(target, marker, rv)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
-            written = access.write(body, rv=snap.resource_version, uid=snap.uid)
+            written = access.write(body, rv=rv, uid=snap.uid)
     except ApiException as err:
         if err.status != 409:
             raise
         return _settle_conflict(access, target, marker, err)
-    rv = written["metadata"]["resourceVersion"] if written else ""
-    return ApplyResult(resource_version=rv)
+    return _result(written)
+
+
+def _result(obj: dict[str, Any] | None, *, already_applied: bool = False) -> ApplyResult:
+    rv = obj["metadata"]["resourceVersion"] if obj else ""
+    return ApplyResult(
+        resource_version=rv, fingerprint=fingerprint(obj), already_applied=already_applied
+    )
 
 
 def _check_unchanged(
     target: ResolvedTarget, snap: Snapshot, current: dict[str, Any] | None
 ) -> None:
-    now_rv = current["metadata"]["resourceVersion"] if current else ""
-    if (current is not None) != snap.exists or now_rv != snap.resource_version:
-        seen = f"resourceVersion {snap.resource_version}" if snap.exists else "absent"
-        now = f"resourceVersion {now_rv}" if current is not None else "absent"
-        raise TargetConflict(
-            f"{target.describe()} was changed by someone else after the snapshot "
-            f"({seen} then, {now} now); not overwriting it"
-        )
+    """Refuse to write over a change made since the snapshot (status updates don't count)."""
+    if (current is not None) == snap.exists and fingerprint(current) == snap.fingerprint:
+        return
+    seen = f"resourceVersion {snap.resource_version}" if snap.exists else "absent"
+    now = f"resourceVersion {current['metadata']['resourceVersion']}" if current else "absent"
+    raise TargetConflict(
+        f"{target.describe()} was changed by someone else after the snapshot "
+        f"({seen} then, {now} now); not overwriting it"
+    )
 
 
 def _settle_conflict(
@@ -197,9 +191,7 @@ def _settle_conflict(
     """A 409: our own earlier write (fine) or someone else's (a conflict)."""
     current = access.read()
     if current is not None and marker_of(current) == marker:
-        return ApplyResult(
-            resource_version=current["metadata"]["resourceVersion"], already_applied=True
-        )
+        return _result(current, already_applied=True)
     raise TargetConflict(
         f"{target.describe()} was changed by someone else while committing; not overwriting it"
     ) from err
@@ -229,16 +221,15 @@ def undo_change(
                 field_manager=FIELD_MANAGER,
             )
         return UndoResult(outcome=UndoOutcome.RESTORED)
-    if current["metadata"]["resourceVersion"] == request.snapshot.resource_version:
-        return UndoResult(outcome=UndoOutcome.NOTHING_TO_UNDO, message="the action never ran")
-    if comparable(current) == comparable(stored):
+    if fingerprint(current) == request.snapshot.fingerprint:
         return UndoResult(outcome=UndoOutcome.RESTORED, message="already as before")
     return _modified_by_others(target, current)
 
 
 def _untouched_since(request: UndoInput, current: dict[str, Any]) -> bool:
+    """Nobody changed what a user sees since our write (a status update is fine)."""
     applied = request.applied
-    return applied is None or current["metadata"]["resourceVersion"] == applied.resource_version
+    return applied is None or fingerprint(current) == applied.fingerprint
 
 
 def _undo_create(

@@ -23,10 +23,14 @@ from activities.leases import LeaseKeeper
 from activities.snapshots import SnapshotStore
 from janus import operations as ops
 from janus.config import FaultPoint, WorkerSettings
-from janus.errors import InjectedFault, JanusError
+from janus.errors import InjectedFault, JanusError, about_change
 from janus.models import TransactionRef
 
 T = TypeVar("T")
+
+
+def is_secret(target: ops.ResolvedTarget) -> bool:
+    return target.api_version == "v1" and target.kind == "Secret"
 
 
 class TransactionActivities:
@@ -68,12 +72,12 @@ class TransactionActivities:
         def work() -> ops.SnapshotResult:
             states: list[tuple[int, bool, dict[str, Any] | None]] = []
             for target in request.targets:
-                self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                access = changes.TargetAccess(self.cluster, request.identity, target)
-                current = access.read()
-                changes.verify_and_dry_run(access, current)
-                is_secret = target.api_version == "v1" and target.kind == "Secret"
-                states.append((target.index, is_secret, current))
+                with about_change(target.index):
+                    self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
+                    access = changes.TargetAccess(self.cluster, request.identity, target)
+                    current = access.read()
+                    changes.verify_and_dry_run(access, current)
+                states.append((target.index, is_secret(target), current))
             return ops.SnapshotResult(snapshots=self.snapshots.save(request.ref, states))
 
         return self._run(work)
@@ -82,6 +86,7 @@ class TransactionActivities:
     def apply_change(self, request: ops.ApplyInput) -> ops.ApplyResult:
         index = request.target.index
 
+        @about_change(index)
         def work() -> ops.ApplyResult:
             self._fault("apply", request.ref, index, FaultPoint.BEFORE)
             self.leases.ensure_held(
@@ -98,6 +103,7 @@ class TransactionActivities:
     def undo_change(self, request: ops.UndoInput) -> ops.UndoResult:
         index = request.target.index
 
+        @about_change(index)
         def work() -> ops.UndoResult:
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
             access = changes.TargetAccess(self.cluster, request.identity, request.target)
@@ -123,8 +129,9 @@ class TransactionActivities:
                 result = work()
             return result
         except JanusError as err:
+            details = [err.index] if err.index is not None else []
             raise ApplicationError(
-                err.message, type=type(err).__name__, non_retryable=True
+                err.message, *details, type=type(err).__name__, non_retryable=True
             ) from err
 
     def _fault(self, operation: str, ref: TransactionRef, index: int, point: FaultPoint) -> None:

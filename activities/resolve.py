@@ -9,7 +9,7 @@ from __future__ import annotations
 from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, translate
-from janus.errors import InvalidTransaction
+from janus.errors import InvalidTransaction, about_change
 from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec
 from janus.operations import ResolvedTarget, ResolveInput, ResolveResult, lease_name
 
@@ -19,12 +19,11 @@ def resolve_targets(cluster: Cluster, request: ResolveInput, lease_namespace: st
     _check_shape(spec)
     if spec.service_account_name:
         _check_service_account(cluster, home, spec.service_account_name)
-    targets = [
-        _resolve(
-            cluster, i, change, home, lease_namespace, impersonating=bool(spec.service_account_name)
-        )
-        for i, change in enumerate(spec.changes)
-    ]
+    impersonating = bool(spec.service_account_name)
+    targets = []
+    for i, change in enumerate(spec.changes):
+        with about_change(i):
+            targets.append(_resolve(cluster, i, change, home, lease_namespace, impersonating))
     _check_unique(targets)
     return ResolveResult(targets=targets)
 
@@ -48,7 +47,6 @@ def _resolve(
     change: Change,
     home: str,
     lease_namespace: str,
-    *,
     impersonating: bool,
 ) -> ResolvedTarget:
     t = change.target
@@ -104,8 +102,9 @@ def _check_unique(targets: list[ResolvedTarget]) -> None:
         key = (t.api_version, t.kind, t.namespace, t.name)
         if key in seen:
             raise InvalidTransaction(
-                f"spec.changes[{seen[key]}] and spec.changes[{t.index}] both target {t.key()}: "
-                "merge them into one change"
+                index=t.index,
+                message=f"spec.changes[{seen[key]}] and spec.changes[{t.index}] both target "
+                f"{t.key()}: merge them into one change",
             )
         seen[key] = t.index
 

@@ -17,6 +17,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors
+from activities.fingerprint import fingerprint
 from janus.errors import JanusError
 from janus.models import API_GROUP, API_VERSION, KIND, TransactionRef
 from janus.operations import Snapshot, SnapshotStoreKind
@@ -70,6 +71,7 @@ class SnapshotStore:
                 meta = obj["metadata"]
                 snap = snapshots[index]
                 snap.resource_version, snap.uid = meta["resourceVersion"], meta["uid"]
+                snap.fingerprint = fingerprint(obj)
         return [snapshots[i] for i, _s, _o in states]
 
     def load(self, ref: TransactionRef, snapshot: Snapshot) -> dict[str, Any]:

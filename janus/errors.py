@@ -6,6 +6,8 @@ can tell a bad Transaction from a lost lease without parsing messages, and the
 message reaches ``status.message`` and the item's ``error`` unchanged.
 """
 
+import contextlib
+
 
 class JanusError(Exception):
     """A failure the user can act on. ``reason`` is a CamelCase word for conditions."""
@@ -13,9 +15,11 @@ class JanusError(Exception):
     reason = "Error"
     retryable = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, index: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: The change (position in spec.changes) the failure belongs to, if one.
+        self.index = index
 
 
 class InvalidTransaction(JanusError):
@@ -58,6 +62,20 @@ class InjectedFault(JanusError):
     """A failure injected by the worker's fault-injection configuration (tests only)."""
 
     reason = "InjectedFault"
+
+
+class about_change(contextlib.ContextDecorator):
+    """Attribute a JanusError raised inside to one change, so its item shows the error."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
+        if isinstance(err, JanusError) and err.index is None:
+            err.index = self.index
 
 
 ERROR_TYPES: tuple[type[JanusError], ...] = (

@@ -139,6 +139,7 @@ class Snapshot(_Model):
     store_kind: SnapshotStoreKind = SnapshotStoreKind.CONFIG_MAP
     store_name: str = ""
     store_key: str = ""
+    fingerprint: str = Field(default="", description="Of what a user sees; see ``comparable``.")
 
 
 class SnapshotInput(_Model):
@@ -162,6 +163,7 @@ class ApplyInput(_Model):
 
 class ApplyResult(_Model):
     resource_version: str = Field(description="After our write; '' when the object is gone.")
+    fingerprint: str = Field(default="", description="Of the object as we left it.")
     already_applied: bool = False
 
 

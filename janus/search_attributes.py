@@ -5,7 +5,7 @@ They let an operator find a transaction in the Temporal UI or with
 and the test environments register them at start (see ``ALL``).
 """
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 TRANSACTION_NAMESPACE = SearchAttributeKey.for_keyword("TransactionNamespace")
 TRANSACTION_NAME = SearchAttributeKey.for_keyword("TransactionName")
@@ -16,3 +16,14 @@ ALL: tuple[SearchAttributeKey[str], ...] = (
     TRANSACTION_NAME,
     TRANSACTION_PHASE,
 )
+
+
+def at_start(namespace: str, name: str) -> TypedSearchAttributes:
+    """The attributes a transaction's workflow starts with (its phase follows as it runs)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TRANSACTION_NAMESPACE, namespace),
+            SearchAttributePair(TRANSACTION_NAME, name),
+            SearchAttributePair(TRANSACTION_PHASE, "Pending"),
+        ]
+    )

@@ -47,12 +47,26 @@ UNDO: dict[str, Any] = {
 }
 
 
-def failure_text(err: BaseException) -> str:
-    """The innermost application message: what the API server or our check said."""
+def _innermost(err: BaseException) -> BaseException:
     while isinstance(err, ActivityError | FailureError) and err.cause is not None:
         if isinstance(err, ApplicationError):
             break
         err = err.cause
+    return err
+
+
+def failing_index(err: BaseException) -> int | None:
+    """The change an activity's failure names (``JanusError.index``), if it names one."""
+    inner = _innermost(err)
+    if isinstance(inner, ApplicationError) and inner.details:
+        first = inner.details[0]
+        return first if isinstance(first, int) else None
+    return None
+
+
+def failure_text(err: BaseException) -> str:
+    """The innermost application message: what the API server or our check said."""
+    err = _innermost(err)
     if isinstance(err, FailureError):
         return err.message
     return str(err) or type(err).__name__

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RENEW_EVERY,
         SNAPSHOT_BATCH,
         UNDO,
+        failing_index,
         failure_text,
     )
     from workflows.status import StatusBook
@@ -268,10 +269,15 @@ class TransactionWorkflow:
             )
 
     def _blame(self, err: BaseException) -> None:
-        """Put the error on the item whose step raised it."""
-        failing = next((t for t in self._targets if not self.book.item(t.index).committed), None)
-        if failing is not None and not isinstance(err, CancelledError | asyncio.CancelledError):
-            self.book.failed(failing.index, failure_text(err))
+        """Put the error on the item it names, else on the first change not committed."""
+        if isinstance(err, CancelledError | asyncio.CancelledError):
+            return
+        index = failing_index(err)
+        if index is None:
+            pending = (i.index for i in self.book.status.items if not i.committed)
+            index = next(pending, None)
+        if index is not None:
+            self.book.failed(index, failure_text(err))
 
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []

@@ -13,7 +13,6 @@ from kubernetes import utils as k8s_utils
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.common import TypedSearchAttributes
 
 from janus import search_attributes
 from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
@@ -95,12 +94,7 @@ class Harness:
             txn,
             id=txn.ref.workflow_id(),
             task_queue=self.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    search_attributes.TRANSACTION_NAMESPACE.value_set(txn.ref.namespace),
-                    search_attributes.TRANSACTION_NAME.value_set(txn.ref.name),
-                ]
-            ),
+            search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
         )
 
     async def run(self, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -18,13 +18,22 @@ def seed_transaction() -> dict[str, Any]:
 
 
 def user_view(obj: Any) -> dict[str, Any]:
-    """What 'byte-identical' means to a user: data, spec, labels and annotations."""
+    """What 'byte-identical' means to a user: data, spec, labels and annotations.
+
+    The Deployment controller's own bookkeeping (its revision annotation) is left
+    out: the controller, not the transaction, writes it.
+    """
     meta = obj.metadata
+    annotations = {
+        k: v
+        for k, v in (meta.annotations or {}).items()
+        if not k.startswith("deployment.kubernetes.io/")
+    }
     return {
         "data": getattr(obj, "data", None),
         "spec": k8s.ApiClient().sanitize_for_serialization(getattr(obj, "spec", None)),
         "labels": meta.labels,
-        "annotations": meta.annotations,
+        "annotations": annotations,
     }
 
 

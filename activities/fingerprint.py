@@ -1,0 +1,46 @@
+"""What counts as 'changed' for conflict checks: what a user sees, not the resourceVersion.
+
+A resourceVersion moves on every write, including a controller's status update
+or its bookkeeping annotations (a Deployment's revision). Treating those as
+conflicts would make every transaction over a live Deployment fail or refuse to
+roll back. So a target counts as changed by someone else only when its
+user-visible parts differ: everything but status and server-set metadata, plus
+labels, annotations (minus controllers' bookkeeping and our own marker) and
+ownerReferences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from janus.operations import CHANGE_MARKER
+
+#: Annotations controllers maintain on objects they own; not a user's change.
+CONTROLLER_ANNOTATION_PREFIXES = ("deployment.kubernetes.io/",)
+
+
+def _user_annotation(key: str) -> bool:
+    return key != CHANGE_MARKER and not key.startswith(CONTROLLER_ANNOTATION_PREFIXES)
+
+
+def comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an object a user would compare."""
+    meta = obj.get("metadata", {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if _user_annotation(k)}
+    body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    return {
+        **body,
+        "labels": meta.get("labels") or {},
+        "annotations": annotations,
+        "ownerReferences": meta.get("ownerReferences") or [],
+    }
+
+
+def fingerprint(obj: dict[str, Any] | None) -> str:
+    """A short digest of ``comparable(obj)``; '' for an absent object."""
+    if obj is None:
+        return ""
+    text = json.dumps(comparable(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
