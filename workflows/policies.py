@@ -8,11 +8,12 @@ never retried: they describe the Transaction, not a passing fault.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from janus.errors import NON_RETRYABLE
 
@@ -53,6 +54,13 @@ def _innermost(err: BaseException) -> BaseException:
             break
         err = err.cause
     return err
+
+
+def is_cancellation(err: BaseException) -> bool:
+    """A cancel request, as delivered to the workflow or through a cancelled activity."""
+    if isinstance(err, asyncio.CancelledError | CancelledError):
+        return True
+    return isinstance(err, ActivityError) and isinstance(err.cause, CancelledError)
 
 
 def failing_index(err: BaseException) -> int | None:

@@ -15,6 +15,7 @@ models of ``janus.operations``; time is ``workflow.now()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         UNDO,
         failing_index,
         failure_text,
+        is_cancellation,
     )
     from workflows.status import StatusBook
 
@@ -81,8 +83,8 @@ class TransactionWorkflow:
             await self._commit()
         except (ActivityError, ApplicationError, CancelledError, asyncio.CancelledError) as err:
             await self._shielded(self._abort(err))
-            if isinstance(err, CancelledError | asyncio.CancelledError):
-                raise
+            if is_cancellation(err):
+                raise asyncio.CancelledError("transaction cancelled and rolled back") from err
             raise ApplicationError(
                 self._book.status.message, type=self._book.status.phase.value, non_retryable=True
             ) from err
@@ -199,7 +201,7 @@ class TransactionWorkflow:
             await self._renew_if_due()
             undo = _Undo(target=target, snapshot=self._snapshots[target.index])
             self._undos.append(undo)  # registered before the action: a lost result is undone too
-            undo.applied = await self._apply(target)
+            undo.applied = await self._settled(self._apply(target), undo)
             self.book.committed(target.index)
             self.book.note(
                 f"Committed {len(self._undos)}/{len(self._targets)}: {target.describe()}"
@@ -222,11 +224,25 @@ class TransactionWorkflow:
             ),
             result_type=ops.ApplyResult,
             summary=target.describe(),
-            # Wait for a cancelled write to settle, so its undo never races it.
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             **FORWARD,
         )
         return result
+
+    async def _settled(
+        self, write: Coroutine[Any, Any, ops.ApplyResult], undo: _Undo
+    ) -> ops.ApplyResult:
+        """Let a write finish even when cancelled, so its undo never races it.
+
+        A cancel arriving mid-write is re-raised once the write has settled, with
+        its result recorded for the undo.
+        """
+        task = asyncio.ensure_future(write)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ActivityError):
+                undo.applied = await task
+            raise
 
     def _check_deadline(self) -> None:
         if self._deadline and workflow.now() > self._deadline:
@@ -252,8 +268,7 @@ class TransactionWorkflow:
     # -- abort: undo in reverse ------------------------------------------------
 
     async def _abort(self, err: BaseException) -> None:
-        cancelled = isinstance(err, CancelledError | asyncio.CancelledError)
-        reason = "cancelled" if cancelled else failure_text(err)
+        reason = "cancelled by request" if is_cancellation(err) else failure_text(err)
         self._blame(err)
         await self._enter(Phase.ROLLING_BACK, f"Rolling back: {reason}", warning=True)
         blocked = await self._run_undos()
@@ -270,7 +285,7 @@ class TransactionWorkflow:
 
     def _blame(self, err: BaseException) -> None:
         """Put the error on the item it names, else on the first change not committed."""
-        if isinstance(err, CancelledError | asyncio.CancelledError):
+        if is_cancellation(err):
             return
         index = failing_index(err)
         if index is None:

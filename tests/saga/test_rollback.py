@@ -1,0 +1,132 @@
+"""Each change type is undone when a later step fails; cancellation rolls back too."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from janus.config import Fault
+from janus.dev.servers import temporal_cli
+from tests.saga.harness import Harness, change, finish, transaction
+
+FAIL_AT_1 = pytest.mark.worker(faults=[Fault.parse("apply:1:before")])
+ANCHOR = change("ConfigMap", "anchor", "Patch", {"data": {"touched": "yes"}})
+
+
+def anchor(harness: Harness) -> None:
+    """An object for the failing second step to fail on."""
+    harness.create_objects(
+        [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "anchor"}, "data": {}}]
+    )
+
+
+@FAIL_AT_1
+async def test_create_then_fail_removes_the_created_object(harness: Harness) -> None:
+    anchor(harness)
+    created = change("ConfigMap", "fresh", "Create", {"data": {"a": "1"}})
+
+    txn = await harness.run(transaction("create-then-fail", created, ANCHOR))
+
+    assert txn["status"]["phase"] == "RolledBack", txn["status"]
+    assert txn["status"]["items"][0]["committed"] and txn["status"]["items"][0]["rolledBack"]
+    assert harness.config_map("fresh") is None
+    assert harness.config_map("anchor").data is None
+
+
+@FAIL_AT_1
+async def test_delete_then_fail_brings_the_object_back(harness: Harness) -> None:
+    anchor(harness)
+    harness.create_objects(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "doomed", "labels": {"tier": "gold"}},
+                "stringData": {"token": "s3cr3t"},
+            }
+        ]
+    )
+    before = harness.secret("doomed")
+
+    txn = await harness.run(
+        transaction("delete-then-fail", change("Secret", "doomed", "Delete"), ANCHOR)
+    )
+
+    assert txn["status"]["phase"] == "RolledBack", txn["status"]
+    after = harness.secret("doomed")
+    assert after is not None
+    assert after.data == before.data
+    assert after.metadata.labels == before.metadata.labels
+    assert after.metadata.uid != before.metadata.uid  # it really was deleted and recreated
+
+
+@FAIL_AT_1
+async def test_update_then_fail_restores_the_object(harness: Harness) -> None:
+    anchor(harness)
+    harness.create_objects(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "settings", "labels": {"a": "b"}, "annotations": {"n": "1"}},
+                "data": {"mode": "old", "keep": "me"},
+            }
+        ]
+    )
+    before = harness.config_map("settings")
+    replaced = change("ConfigMap", "settings", "Update", {"data": {"mode": "new"}})
+
+    txn = await harness.run(transaction("update-then-fail", replaced, ANCHOR))
+
+    assert txn["status"]["phase"] == "RolledBack", txn["status"]
+    after = harness.config_map("settings")
+    assert after.data == before.data
+    assert after.metadata.labels == before.metadata.labels
+    assert after.metadata.annotations == before.metadata.annotations
+
+
+async def test_cancel_mid_commit_rolls_back(harness: Harness) -> None:
+    creates = [
+        change("ConfigMap", f"item-{i:02d}", "Create", {"data": {"i": str(i)}}) for i in range(40)
+    ]
+    handle = await harness.start(transaction("cancel-me", *creates))
+    await _wait_committed_at_least(harness, "cancel-me", 3)
+
+    subprocess.run(
+        [
+            str(temporal_cli()),
+            "workflow",
+            "cancel",
+            "--workflow-id",
+            handle.id,
+            "--address",
+            os.environ["TEMPORAL_ADDRESS"],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    await finish(handle)
+
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    txn = harness.transaction("cancel-me")
+    assert txn["status"]["phase"] == "RolledBack", txn["status"]
+    assert "cancelled" in txn["status"]["message"]
+    assert 3 <= txn["status"]["summary"]["committed"] < 40
+    names = {
+        cm.metadata.name for cm in harness.core.list_namespaced_config_map(harness.namespace).items
+    }
+    assert not {n for n in names if n.startswith("item-")}
+    assert harness.leases() == []
+
+
+async def _wait_committed_at_least(harness: Harness, name: str, count: int) -> None:
+    for _ in range(600):
+        status = harness.transaction(name).get("status", {})
+        if status.get("summary", {}).get("committed", 0) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{name} never committed {count} changes")
