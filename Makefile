@@ -30,7 +30,7 @@ test: lint build-cluster
 
 demo: build-cluster
 	$(BIN)/janus dev up
-	$(BIN)/kubectl --kubeconfig "$$($(BIN)/janus dev env --kubeconfig)" get --raw /readyz; echo
+	eval "$$($(BIN)/janus dev env)" && $(BIN)/kubectl get --raw /readyz; echo
 	$(BIN)/janus dev status
 
 clean:
