@@ -119,6 +119,7 @@ def ensure_built(cache: Path, *, echo: Callable[[str], None]) -> Binaries:
     waiting = f"waiting for another build of {versions.dirname} to finish"
     lock = bins.directory.with_name(f"{bins.directory.name}.lock")
     with exclusive_lock(lock, waiting=waiting, echo=echo):
+        _remove_leftovers(bins.directory)
         for path in bins.missing():
             _build_one(go, module, path, bins.targets()[path], versions, cache, echo)
     return bins
@@ -153,7 +154,9 @@ def _build_one(
 ) -> None:
     """Compile ``package`` to a temporary name, then rename it to ``target``."""
     log = cache / "build.log"
-    echo(f"building {target.name} ({versions.dirname}); first builds take 10-25 min; log: {log}")
+    echo(
+        f"building {target.name} ({versions.dirname}); up to ~25 min on a cold Go cache; log: {log}"
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     argv = [go, "build", "-trimpath", "-ldflags", ldflags(versions), "-o", str(tmp), package]
@@ -164,6 +167,12 @@ def _build_one(
     finally:
         tmp.unlink(missing_ok=True)
     echo(f"built {target} in {time.monotonic() - started:.0f}s")
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Delete temporary outputs of builds that were killed (we hold the lock: none runs)."""
+    for leftover in directory.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def _run_logged(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:

@@ -5,8 +5,10 @@ Progress goes to stderr and the ``export`` lines to stdout, so both
 """
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import ParamSpec, TypeVar
 
 import click
@@ -42,6 +44,10 @@ def _plane() -> ControlPlane:
     return ControlPlane(paths.state_dir(), cache_dir=paths.cache_dir(), echo=_progress)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _print_endpoints(endpoints: Endpoints) -> None:
     for line in endpoints.exports():
         click.echo(line)
@@ -70,6 +76,8 @@ def dev() -> None:
 @_errors_to_exit
 def up() -> None:
     """Start the control plane (building it first if needed) and print what to export."""
+    # `kill` cleans up like Ctrl-C: servers started so far are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
     endpoints = _plane().up()
     _progress('control plane ready; run: eval "$(janus dev env)"')
     _print_endpoints(endpoints)

@@ -129,9 +129,8 @@ class ControlPlane:
         """Start the servers in dependency order, each once what it needs is ready."""
         layout, ports, probes = self.layout, state.ports, self._probes(state)
         etcd = self._spawn(state, servers.etcd(bins, layout, ports), ports.etcd_peer)
-        temporal = self._spawn(
-            state, servers.temporal(layout, ports), ports.temporal_ui, ports.temporal_http
-        )
+        temporal_ports = (ports.temporal_ui, ports.temporal_http, ports.temporal_metrics)
+        temporal = self._spawn(state, servers.temporal(layout, ports), *temporal_ports)
         self._wait(etcd, probes.etcd, "/health")
         api = self._spawn(state, servers.apiserver(bins, layout, keys, ports))
         self._wait(api, probes.apiserver, "/readyz")

@@ -26,7 +26,7 @@ def state_dir() -> Path:
     return Path(os.environ.get(STATE_ENV) or Path.home() / ".local" / "state" / "janus" / "dev")
 
 
-def pytest_state_dir() -> Path:
+def testing_state_dir() -> Path:
     """The test sessions' control plane: ``$JANUS_STATE_DIR`` or ``~/.local/state/janus/test``."""
     return Path(os.environ.get(STATE_ENV) or Path.home() / ".local" / "state" / "janus" / "test")
 

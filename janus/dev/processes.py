@@ -29,8 +29,13 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def spawn(argv: Sequence[str], log: Path) -> int:
-    """Start ``argv`` in a new session, output appended to ``log``; return its pid."""
+    """Start ``argv`` in a new session, output to ``log``; return its pid.
+
+    The previous run's log is kept as ``<log>.1``, so logs never grow without bound.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
+    if log.exists():
+        log.replace(log.with_name(f"{log.name}.1"))
     with log.open("ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
         out.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -96,19 +95,12 @@ async def test_cancel_mid_commit_rolls_back(harness: Harness) -> None:
     handle = await harness.start(transaction("cancel-me", *creates))
     await _wait_committed_at_least(harness, "cancel-me", 3)
 
-    subprocess.run(
-        [
-            str(temporal_cli()),
-            "workflow",
-            "cancel",
-            "--workflow-id",
-            handle.id,
-            "--address",
-            os.environ["TEMPORAL_ADDRESS"],
-        ],
-        check=True,
-        capture_output=True,
+    cancel = await asyncio.create_subprocess_exec(
+        str(temporal_cli()),
+        *("workflow", "cancel", "--workflow-id", handle.id),
+        *("--address", os.environ["TEMPORAL_ADDRESS"]),
     )
+    assert await cancel.wait() == 0
     await finish(handle)
 
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
