@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint build-cluster
-	$(BIN)/pytest
+	$(BIN)/pytest -v --durations=15
 
 demo: build-cluster
 	$(BIN)/janus dev up
