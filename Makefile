@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint build-cluster clean
+.PHONY: demo demo-down test lint build-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,50 @@ lint: $(STAMP)
 test: lint build-cluster
 	$(BIN)/pytest -v --durations=15
 
+# The demo runs on the developer's control plane (`janus dev`, state in
+# $(JANUS_STATE_DIR)); the worker and the bridge run in the background as one
+# `janus run --detach`, its pid file and log beside the control plane's. Every
+# step is idempotent: a second `make demo` replays the story from the start.
+JANUS_STATE_DIR ?= $(HOME)/.local/state/janus/dev
+export JANUS_STATE_DIR
+DEMO_NS ?= janus-demo
+DEMO_PORT ?= 18080
+RUN_PID := $(JANUS_STATE_DIR)/janus-run.pid
+RUN_LOG := $(JANUS_STATE_DIR)/logs/janus-run.log
+DEV_ENV = eval "$$($(BIN)/janus dev env)"
+KUBECTL = $(BIN)/kubectl -n $(DEMO_NS)
+UI_URL = $$($(BIN)/janus dev env | sed -n 's/^\# Temporal UI: //p')
+
 demo: build-cluster
 	$(BIN)/janus dev up
-	eval "$$($(BIN)/janus dev env)" && $(BIN)/kubectl get --raw /readyz; echo
-	$(BIN)/janus dev status
+	$(DEV_ENV) && $(BIN)/kubectl apply -f deploy/crd.yaml -f deploy/namespace.yaml
+	$(DEV_ENV) && $(BIN)/kubectl wait --for=condition=Established crd/transactions.backup.janus.io
+	$(DEV_ENV) && $(BIN)/janus run --detach --pid-file $(RUN_PID) --log-file $(RUN_LOG) \
+		--metrics-port $(DEMO_PORT) --temporal-ui "$(UI_URL)"
+	$(DEV_ENV) && $(BIN)/kubectl create namespace $(DEMO_NS) --dry-run=client -o yaml \
+		| $(BIN)/kubectl apply -f -
+	@echo "== replay: delete the demo's earlier Transactions, reset the objects"
+	$(DEV_ENV) && $(KUBECTL) delete txn --all --wait --timeout=120s
+	$(DEV_ENV) && $(KUBECTL) apply -f deploy/examples/seed-objects.yaml
+	@echo "== the seed Transaction: a ConfigMap patch, a Deployment patch, a Secret delete"
+	$(DEV_ENV) && $(KUBECTL) apply -f deploy/examples/deploy-v2.yaml
+	$(DEV_ENV) && $(KUBECTL) wait --for=jsonpath='{.status.phase}'=Committed \
+		txn/deploy-v2 --timeout=120s
+	$(DEV_ENV) && $(KUBECTL) get txn
+	@echo "== a failing variant: the API server rejects replicas: -1, so nothing changes"
+	$(DEV_ENV) && $(KUBECTL) apply -f deploy/examples/deploy-v2-bad.yaml
+	$(DEV_ENV) && $(KUBECTL) wait --for=jsonpath='{.status.phase}'=RolledBack \
+		txn/deploy-v2-bad --timeout=120s
+	$(DEV_ENV) && $(KUBECTL) get txn
+	$(DEV_ENV) && $(BIN)/janus status $(DEMO_NS)/deploy-v2-bad
+	@echo "== worker and bridge: pid $$(cat $(RUN_PID)), log $(RUN_LOG)," \
+		"metrics http://127.0.0.1:$(DEMO_PORT)/metrics"
+	@echo "== both workflows in the Temporal UI: $(UI_URL)/namespaces/default/workflows"
+	@echo "== stop everything with: make demo-down"
 
-clean:
+demo-down:
+	-$(BIN)/janus stop --pid-file $(RUN_PID)
 	-$(BIN)/janus dev down
+
+clean: demo-down
 	rm -rf $(VENV)

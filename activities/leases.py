@@ -23,6 +23,7 @@ from janus.operations import (
     LeaseRef,
     ReleaseLeasesInput,
 )
+from janus.wire import micro_time
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "janus"}
 
@@ -41,12 +42,14 @@ def expires_at(lease: k8s.V1Lease) -> datetime | None:
     return last + timedelta(seconds=spec.lease_duration_seconds or 0)
 
 
-def _fresh_spec(holder: str, duration: int, now: datetime, transitions: int) -> k8s.V1LeaseSpec:
+def _fresh_spec(
+    holder: str, duration: int, now: datetime, transitions: int, acquired: datetime | None = None
+) -> k8s.V1LeaseSpec:
     return k8s.V1LeaseSpec(
         holder_identity=holder,
         lease_duration_seconds=duration,
-        acquire_time=now,
-        renew_time=now,
+        acquire_time=micro_time(acquired or now),
+        renew_time=micro_time(now),
         lease_transitions=transitions,
     )
 
@@ -98,9 +101,8 @@ class LeaseKeeper:
         if not ours and (must_hold or not free):
             return Holder(lease=ref, identity=spec.holder_identity or "?", expires_at=expiry)
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
-        lease.spec = _fresh_spec(holder, duration, now, transitions)
-        if ours and spec.acquire_time:
-            lease.spec.acquire_time = spec.acquire_time
+        acquired = spec.acquire_time if ours else None
+        lease.spec = _fresh_spec(holder, duration, now, transitions, acquired)
         try:
             with api_errors(f"lease {ref.namespace}/{ref.name}", rejected=JanusError):
                 api.replace_namespaced_lease(ref.name, ref.namespace, lease)

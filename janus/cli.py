@@ -2,6 +2,7 @@
 
 import click
 
+from janus.commands import COMMANDS
 from janus.crd import crd_yaml
 from janus.dev.cli import dev
 
@@ -19,3 +20,5 @@ def crd() -> None:
 
 
 main.add_command(dev)
+for command in COMMANDS:
+    main.add_command(command)

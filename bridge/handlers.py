@@ -1,0 +1,121 @@
+"""The kopf handlers: one small function per event, each safe to run twice.
+
+* created, or found at start (``resume``) → make sure the workflow runs;
+* deleted → cancel the workflow and hold the finalizer until it has closed;
+* every watch event → metrics.
+
+kopf adds the finalizer ``backup.janus.io/finalizer`` before any other handler
+runs (the delete handler is not optional), so a Transaction cannot disappear
+while its saga runs. The finalizer is released in every path: terminal phase,
+no workflow ever started, workflow closed. Errors decide retries: a Temporal or
+API hiccup is a ``kopf.TemporaryError`` retried after ``retry_seconds``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from bridge import status
+from bridge.observe import Observer, parse_status
+from bridge.runs import Runs, ref_of
+from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.settings import BridgeSettings
+
+FINALIZER = f"{API_GROUP}/finalizer"
+
+_AWAITING = (
+    "Deleted while running: the workflow was cancelled and is rolling back; "
+    "{} stays until the rollback completes"
+)
+WARN_EVERY_RETRIES = 12
+
+_TRANSIENT = (RPCError, ApiException, status.StatusChanged, TimeoutError, ConnectionError)
+
+
+@dataclass
+class Handlers:
+    runs: Runs
+    settings: BridgeSettings
+    observer: Observer
+
+    def register(self, registry: kopf.OperatorRegistry) -> None:
+        kinds: dict[str, Any] = {
+            "group": API_GROUP,
+            "version": API_VERSION,
+            "plural": PLURAL,
+            "registry": registry,
+        }
+        backoff = self.settings.retry_seconds
+        kopf.on.create(**kinds, id="start-workflow", backoff=backoff)(self.start)
+        kopf.on.resume(**kinds, id="resume-workflow", backoff=backoff)(self.start)
+        kopf.on.delete(**kinds, id="await-rollback", backoff=backoff, optional=False)(
+            self.await_rollback
+        )
+        kopf.on.event(**kinds, id="observe")(self.observe)
+
+    async def start(self, *, body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+        """Start the workflow unless the Transaction already ended."""
+        try:
+            outcome = await self.runs.ensure_started(_plain(body))
+        except ValidationError as err:
+            # The CRD's schema comes from the same models, so only a bridge older
+            # than the CRD gets here: retrying would not help.
+            kopf.warn(body, reason="InvalidSpec", message=f"this bridge cannot read it: {err}")
+            raise kopf.PermanentError(f"the models reject this Transaction: {err}") from err
+        except _TRANSIENT as err:
+            raise self._retry(
+                body, retry, "StartFailed", f"cannot start the workflow: {err}"
+            ) from err
+        logger.info(outcome)
+
+    async def await_rollback(
+        self, *, body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any
+    ) -> None:
+        """Deleted: cancel a running workflow, and release the finalizer once it closed."""
+        obj = _plain(body)
+        phase = status.phase_of(obj)
+        if phase is not None and phase.terminal:
+            return
+        ref = ref_of(obj)
+        try:
+            closed = await self.runs.cancel_until_closed(ref)
+        except _TRANSIENT as err:
+            raise self._retry(
+                body, retry, "CancelFailed", f"cannot cancel the workflow: {err}"
+            ) from err
+        if not closed:
+            if retry == 0:
+                kopf.info(body, reason="AwaitingRollback", message=_AWAITING.format(ref.name))
+            raise kopf.TemporaryError(
+                f"waiting for workflow {ref.workflow_id()} to roll back",
+                delay=self.settings.rollback_poll_seconds,
+            )
+        logger.info("workflow %s has closed; releasing the finalizer", ref.workflow_id())
+
+    def _retry(self, body: kopf.Body, retry: int, reason: str, text: str) -> kopf.TemporaryError:
+        """A retry, reported on the Transaction at once and then about once a minute."""
+        if retry % WARN_EVERY_RETRIES == 0:
+            kopf.warn(body, reason=reason, message=f"{text} (retrying)")
+        return kopf.TemporaryError(text, delay=self.settings.retry_seconds)
+
+    async def observe(self, *, type: str | None, body: kopf.Body, **_: Any) -> None:
+        """Count what changed since the last view (see ``bridge.observe``)."""
+        uid = body.get("metadata", {}).get("uid")
+        if not uid:
+            return
+        if type == "DELETED":
+            self.observer.forget(uid)
+            return
+        self.observer.observe(uid, parse_status(body.get("status")))
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A plain copy of kopf's live view of the object (the models validate dicts)."""
+    return copy.deepcopy(dict(body))

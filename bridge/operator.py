@@ -1,0 +1,129 @@
+"""kopf, embedded: explicit settings, explicit login, and a thread of its own.
+
+kopf is built to own its process: ``kopf.operator()`` installs signal handlers
+and, when it ends, cancels every asyncio task created after it started,
+whoever created them. ``janus run`` puts the Temporal worker beside the bridge,
+and the worker must be shut down gracefully, not cancelled from outside. So the
+operator runs in its own thread with its own event loop (and its own Temporal
+client, since a client belongs to the loop it was made in); the main loop talks
+to it through thread-safe flags: ``stop`` to end it, ``ready`` once it watches.
+
+Settings that differ from kopf's defaults, and why:
+
+* finalizer ``backup.janus.io/finalizer`` and every annotation under
+  ``backup.janus.io/``: one prefix for everything Janus writes;
+* progress in annotations, and the diff base without ``spec``: the spec of a
+  1000-change Transaction does not fit in an annotation, and it cannot change
+  after creation anyway (a CEL rule), so there is nothing to diff;
+* standalone, scanning off: replicas coordinate by a Lease
+  (``bridge.leadership``), and the bridge needs no rights on CRDs or namespaces;
+* only the bridge's own Events are posted (a failed start, a rollback being
+  awaited), not every log line: ``kubectl describe`` says why a Transaction is
+  stuck without drowning the workflow's phase Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import kopf
+from kubernetes.client import ApiClient
+
+from bridge.handlers import FINALIZER, Handlers
+from bridge.login import login_handler
+from bridge.observe import Observer
+from bridge.runs import Runs
+from janus.models import API_GROUP
+from janus.preflight import temporal_client
+from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings
+
+logger = logging.getLogger(__name__)
+
+DIFFBASE_KEY = "last-handled-configuration"
+
+
+def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=API_GROUP, key=DIFFBASE_KEY, ignored_fields=["spec"]
+    )
+    settings.peering.standalone = True
+    settings.scanning.disabled = True
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
+    settings.posting.reporting_component = "janus-bridge"
+    settings.posting.reporting_instance = bridge.identity
+    settings.posting.event_name_prefix = "janus-bridge-"
+    settings.networking.request_timeout = 60
+    settings.watching.server_timeout = 300
+    return settings
+
+
+class _KopfNoise(logging.Filter):
+    """Drop kopf lines that say nothing here: the metrics handler's success on every
+    status write, and the warning that signals are ignored (the main thread has them)."""
+
+    NOISE = ("Handler 'observe' succeeded", "OS signals are ignored")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
+@dataclass
+class OperatorThread:
+    """kopf running in a thread; ``done`` resolves when it ends (with its error, if any)."""
+
+    temporal: TemporalSettings
+    cluster: ClusterSettings
+    bridge: BridgeSettings
+    api: ApiClient
+    observer: Observer = field(default_factory=Observer)
+    ready: threading.Event = field(default_factory=threading.Event, init=False)
+    done: concurrent.futures.Future[None] = field(
+        default_factory=concurrent.futures.Future, init=False
+    )
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+
+    def start(self) -> None:
+        for name in ("kopf.objects", "kopf._core.reactor.running"):
+            logging.getLogger(name).addFilter(_KopfNoise())
+        threading.Thread(target=self._main, name="kopf", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._operate())
+        except BaseException as err:
+            if not self.done.done():
+                self.done.set_exception(err)
+        else:
+            if not self.done.done():
+                self.done.set_result(None)
+
+    async def _operate(self) -> None:
+        client = await temporal_client(self.temporal, identity=f"bridge@{self.bridge.identity}")
+        registry = kopf.OperatorRegistry()
+        kopf.on.login(registry=registry)(login_handler(self.cluster))
+        Handlers(Runs(client, self.temporal, self.api), self.bridge, self.observer).register(
+            registry
+        )
+        namespaces = self.bridge.namespaces
+        logger.info("watching Transactions in %s", ", ".join(namespaces) or "all namespaces")
+        await kopf.operator(
+            registry=registry,
+            settings=operator_settings(self.bridge),
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            stop_flag=self._stop,
+            ready_flag=self.ready,
+        )

@@ -1,0 +1,174 @@
+"""One workflow per Transaction: start it, cancel it, settle one that closed unseen.
+
+The workflow id is ``txn/<namespace>/<name>/<uid>``: the uid makes it unique to
+this Transaction object (a re-created one with the same name gets a new
+workflow). Starting is idempotent by that id, with Temporal's policies rather
+than a cache in the bridge, so a restarted bridge, a second replica, or kopf
+running a handler twice cannot start a second run:
+
+* ``id_conflict_policy=USE_EXISTING``: while the workflow runs, a start returns it.
+* ``id_reuse_policy=REJECT_DUPLICATE``: once it closed, it is never run again
+  (the start raises ``WorkflowAlreadyStartedError``, which means "done").
+
+A closed workflow behind a Transaction that is not in a terminal phase means
+the final status never reached the custom resource; ``settle`` writes it from
+the workflow's ``status`` query, or marks the Transaction Failed and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import ApiClient
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from bridge import status
+from janus import metrics, search_attributes
+from janus.models import Phase, TransactionInput, TransactionRef, TransactionStatus
+from janus.preflight import workflow_url
+from janus.settings import TemporalSettings
+
+logger = logging.getLogger(__name__)
+
+WORKFLOW = "TransactionWorkflow"
+QUERY_TIMEOUT = 10.0
+
+#: WorkflowExecutionStarted and WorkflowTaskScheduled: no worker has run it yet.
+UNTOUCHED_HISTORY = 2
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The Temporal side of the bridge, for one namespace and task queue."""
+
+    client: Client
+    temporal: TemporalSettings
+    api: ApiClient
+
+    def input_for(self, obj: dict[str, Any]) -> TransactionInput:
+        ref = ref_of(obj)
+        return TransactionInput.from_resource(
+            obj, temporal_ui=workflow_url(self.temporal, ref.workflow_id())
+        )
+
+    async def ensure_started(self, obj: dict[str, Any]) -> str:
+        """Make sure the Transaction's workflow exists; say what was done."""
+        if (phase := status.phase_of(obj)) is not None and phase.terminal:
+            return f"already {phase.value}: nothing to start"
+        txn = self.input_for(obj)
+        if phase is None:
+            await asyncio.to_thread(status.mark_pending, self.api, txn)
+        try:
+            await self._start(txn)
+        except WorkflowAlreadyStartedError:
+            metrics.WORKFLOW_STARTS.labels("closed").inc()
+            return await self.settle(txn.ref)
+        metrics.WORKFLOW_STARTS.labels("started").inc()
+        return f"workflow {txn.ref.workflow_id()} started (or already running)"
+
+    async def _start(self, txn: TransactionInput) -> None:
+        ns = txn.ref.namespace
+        try:
+            await self.client.start_workflow(
+                WORKFLOW,
+                txn,
+                id=txn.ref.workflow_id(),
+                task_queue=self.temporal.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(search_attributes.TRANSACTION_NAMESPACE, ns),
+                        SearchAttributePair(search_attributes.TRANSACTION_NAME, txn.ref.name),
+                    ]
+                ),
+                result_type=TransactionStatus,
+            )
+        except RPCError:
+            metrics.WORKFLOW_STARTS.labels("error").inc()
+            raise
+
+    async def settle(self, ref: TransactionRef) -> str:
+        """The workflow closed: make sure the Transaction shows a terminal phase."""
+        obj = await asyncio.to_thread(status.read, self.api, ref)
+        if obj is None or ((phase := status.phase_of(obj)) is not None and phase.terminal):
+            return "workflow closed; nothing to settle"
+        handle = self.client.get_workflow_handle(ref.workflow_id())
+        closed = (await handle.describe()).status
+        final = await self._final_status(handle)
+        if final is None or not final.phase.terminal:
+            final = abandoned(final, ref, closed)
+        rv = obj["metadata"]["resourceVersion"]
+        await asyncio.to_thread(status.write, self.api, ref, final, resource_version=rv)
+        logger.warning("%s/%s: settled as %s", ref.namespace, ref.name, final.phase.value)
+        return f"workflow had closed ({_name(closed)}); status settled as {final.phase.value}"
+
+    async def _final_status(self, handle: WorkflowHandle[Any, Any]) -> TransactionStatus | None:
+        """What the closed workflow last knew (its ``status`` query needs a worker)."""
+        try:
+            result = await asyncio.wait_for(
+                handle.query("status", result_type=TransactionStatus), QUERY_TIMEOUT
+            )
+        except (RPCError, TimeoutError) as err:
+            logger.warning("cannot query %s: %s", handle.id, err)
+            return None
+        return result if isinstance(result, TransactionStatus) else None
+
+    async def cancel_until_closed(self, ref: TransactionRef) -> bool:
+        """Ask the workflow to roll back; True once it has closed (or never existed).
+
+        A workflow no worker has picked up yet has done nothing to undo, and a
+        cancel would wait for a worker to process it: it is terminated instead,
+        so deleting a Transaction never waits on a worker that is not there.
+        """
+        handle = self.client.get_workflow_handle(ref.workflow_id())
+        try:
+            described = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return True
+            raise
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            return True
+        if described.history_length <= UNTOUCHED_HISTORY:
+            await handle.terminate(reason="Transaction deleted before its workflow ran")
+            return True
+        await handle.cancel()
+        return False
+
+
+def ref_of(obj: dict[str, Any]) -> TransactionRef:
+    meta = obj["metadata"]
+    return TransactionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+
+
+def abandoned(
+    last: TransactionStatus | None, ref: TransactionRef, closed: WorkflowExecutionStatus | None
+) -> TransactionStatus:
+    """Failed, saying the workflow ended without finishing the saga and what to check."""
+    final = last.model_copy(deep=True) if last is not None else TransactionStatus()
+    final.phase = Phase.FAILED
+    final.completed_at = final.completed_at or datetime.now(UTC)
+    final.workflow_id = ref.workflow_id()
+    final.message = (
+        f"The workflow {ref.workflow_id()} ended {_name(closed)} before the transaction "
+        "reached a final phase; changes already committed were not undone. Check the "
+        "targets listed in status.items; leases expire on their own."
+    )
+    return final
+
+
+def _name(closed: WorkflowExecutionStatus | None) -> str:
+    return closed.name if closed is not None else "UNKNOWN"

