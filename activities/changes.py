@@ -10,7 +10,9 @@ and the recording of its result:
   with a conflict instead of overwriting it.
 - *undo* restores the snapshot only while the target is as we left it; a
   target already back to its snapshot counts as restored; a target someone else
-  changed after us is reported, never overwritten.
+  changed after us is reported, never overwritten; and when our action failed
+  (so it never landed: every write of ours carries the marker), a change someone
+  else made there is theirs, with nothing of ours to undo.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
+from activities import redact
 from activities.cluster import Cluster, api_errors, get_object
 from activities.fingerprint import fingerprint
 from janus.errors import ChangeRejected, InvalidTransaction, TargetConflict
@@ -54,18 +57,39 @@ _SERVER_SET = (
 )
 
 
-class TargetAccess:
-    """A target's resource and the client of the transaction's identity."""
+def is_secret(target: ResolvedTarget) -> bool:
+    return target.api_version == "v1" and target.kind == "Secret"
 
-    def __init__(self, cluster: Cluster, identity: Identity, target: ResolvedTarget) -> None:
+
+class TargetAccess:
+    """A target's resource, its change's content, and the client of the transaction's identity.
+
+    Every Secret it reads is remembered (``redact``), so no message it causes can
+    carry the Secret's values out.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        identity: Identity,
+        target: ResolvedTarget,
+        content: dict[str, Any] | None = None,
+    ) -> None:
         self.target = target
+        self.content = content
+        self.secret = is_secret(target)
+        if self.secret:
+            redact.remember_content(content)
         self.dyn: DynamicClient = cluster.dynamic(identity)
         self.resource: Resource = cluster.resource(target.api_version, target.kind)
 
     def read(self) -> dict[str, Any] | None:
-        return get_object(
+        obj = get_object(
             self.dyn, self.resource, self.target.name, self.target.namespace, self.target.describe()
         )
+        if self.secret:
+            redact.remember_secret(obj)
+        return obj
 
     def write(
         self, body: dict[str, Any] | None, *, dry_run: bool = False, rv: str = "", uid: str = ""
@@ -98,11 +122,13 @@ class TargetAccess:
         return written
 
 
-def action_body(target: ResolvedTarget, marker: str | None, rv: str) -> dict[str, Any] | None:
+def action_body(
+    target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
+) -> dict[str, Any] | None:
     """What to send for the action: the content, named, marked and preconditioned."""
     if target.change_type == ChangeType.DELETE:
         return None
-    body = copy.deepcopy(target.content or {})
+    body = copy.deepcopy(content or {})
     meta = body.setdefault("metadata", {})
     meta["name"] = target.name
     if target.namespace:
@@ -153,7 +179,7 @@ def apply_change(access: TargetAccess, request: ApplyInput) -> ApplyResult:
         return ApplyResult(resource_version="", already_applied=True)
     _check_unchanged(target, snap, current)
     rv = current["metadata"]["resourceVersion"] if current else ""
-    body = action_body(target, marker, rv)
+    body = action_body(target, access.content, marker, rv)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
             written = access.write(body, rv=rv, uid=snap.uid)
@@ -223,6 +249,13 @@ def undo_change(
         return UndoResult(outcome=UndoOutcome.RESTORED)
     if fingerprint(current) == request.snapshot.fingerprint:
         return UndoResult(outcome=UndoOutcome.RESTORED, message="already as before")
+    if request.action_failed:
+        # Our write never landed (it would carry our marker): the change there is
+        # someone else's, made after the snapshot. Nothing of ours to take back.
+        return UndoResult(
+            outcome=UndoOutcome.NOTHING_TO_UNDO,
+            message="this transaction never changed it; left as someone else wrote it",
+        )
     return _modified_by_others(target, current)
 
 
@@ -316,4 +349,4 @@ def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None
     rv = snap_current["metadata"]["resourceVersion"] if snap_current else ""
     uid = snap_current["metadata"]["uid"] if snap_current else ""
     with api_errors(target.describe(), rejected=InvalidTransaction):
-        access.write(action_body(target, None, rv), dry_run=True, rv=rv, uid=uid)
+        access.write(action_body(target, access.content, None, rv), dry_run=True, rv=rv, uid=uid)

@@ -81,63 +81,85 @@ class Impersonation:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
+def impersonation(identity: Identity | None) -> Impersonation | None:
+    if identity is None or not identity.service_account:
+        return None
+    return Impersonation(identity.namespace, identity.service_account)
+
+
 class Cluster:
     """The worker's clients, built once per process and shared by all activities."""
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
         self.api_client = api_client
         self._lock = threading.Lock()
+        self._discovery_lock = threading.Lock()
         self._dynamic: dict[Impersonation | None, DynamicClient] = {}
+        self._clients: dict[Impersonation, k8s.ApiClient] = {}
         self._cache_dir = Path(tempfile.mkdtemp(prefix="janus-discovery-"))
-
-    @property
-    def core(self) -> k8s.CoreV1Api:
-        return k8s.CoreV1Api(self.api_client)
-
-    @property
-    def coordination(self) -> k8s.CoordinationV1Api:
-        return k8s.CoordinationV1Api(self.api_client)
-
-    @property
-    def custom(self) -> k8s.CustomObjectsApi:
-        return k8s.CustomObjectsApi(self.api_client)
+        # Built here, not on first use: the client imports these modules lazily,
+        # and CoreV1Api alone takes over a second, which would otherwise land on
+        # the first transaction's activities (all of them, behind the import lock).
+        self.core = k8s.CoreV1Api(api_client)
+        self.coordination = k8s.CoordinationV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+        k8s.AuthorizationV1Api(api_client)
 
     def dynamic(self, identity: Identity | None = None) -> DynamicClient:
         """A dynamic client acting as ``identity``'s service account, if it names one."""
-        key = (
-            Impersonation(identity.namespace, identity.service_account)
-            if identity and identity.service_account
-            else None
-        )
+        key = impersonation(identity)
         with self._lock:
             if key not in self._dynamic:
                 self._dynamic[key] = self._new_dynamic(key)
             return self._dynamic[key]
 
+    def client_for(self, identity: Identity | None) -> k8s.ApiClient:
+        """A plain API client acting as ``identity``'s service account, if it names one."""
+        who = impersonation(identity)
+        if who is None:
+            return self.api_client
+        with self._lock:
+            if who not in self._clients:
+                api_client = k8s.ApiClient(self.api_client.configuration)
+                # The API server adds the service-account groups itself when only
+                # the user is impersonated.
+                api_client.set_default_header("Impersonate-User", who.user)
+                self._clients[who] = api_client
+            return self._clients[who]
+
     def _new_dynamic(self, who: Impersonation | None) -> DynamicClient:
         api_client = self.api_client
         if who is not None:
             api_client = k8s.ApiClient(self.api_client.configuration)
-            # The API server adds the service-account groups itself when only the
-            # user is impersonated.
             api_client.set_default_header("Impersonate-User", who.user)
         cache = self._cache_dir / f"{who.user if who else 'worker'}.json"
-        return DynamicClient(api_client, cache_file=str(cache))
+        try:
+            return DynamicClient(api_client, cache_file=str(cache))
+        except ApiException as err:
+            whom = f"service account {who.namespace}/{who.service_account}" if who else "worker"
+            raise translate(err, f"discovery as {whom}", rejected=InvalidTransaction) from None
 
     def resource(self, api_version: str, kind: str) -> Resource:
-        """Discover a kind; refresh discovery once, since CRDs come and go."""
+        """Discover a kind; refresh discovery once, since CRDs come and go.
+
+        The dynamic client's discovery cache is not thread-safe: one activity
+        refreshing it while another reads it fails the reader (a KeyError), or
+        worse, reports a served kind as unknown. So lookups take turns.
+        """
         dyn = self.dynamic()
-        try:
-            return dyn.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            dyn.resources.invalidate_cache()
-        try:
-            return dyn.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            raise InvalidTransaction(
-                f"kind {kind} in {api_version} is not served by the API server: check "
-                "target.apiVersion and target.kind (kubectl api-resources lists what is served)"
-            ) from None
+        with self._discovery_lock:
+            try:
+                return dyn.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                dyn.resources.invalidate_cache()
+            try:
+                return dyn.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                pass
+        raise InvalidTransaction(
+            f"kind {kind} in {api_version} is not served by the API server: check "
+            "target.apiVersion and target.kind (kubectl api-resources lists what is served)"
+        )
 
 
 def get_object(

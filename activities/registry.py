@@ -3,34 +3,54 @@
 Activities are synchronous (the Kubernetes client is) and run in the worker's
 thread pool. Each one turns a ``JanusError`` into a non-retryable
 ``ApplicationError`` of the same name; anything else (a 409, a 5xx, a timeout)
-propagates and Temporal retries it. The worker's fault-injection and
-repeat-every-activity settings hook in here, around the real work, so tests
-exercise the saga through configuration, never by patching code.
+propagates and Temporal retries it. Around the real work, ``_run``:
+
+- heartbeats from a helper thread, so a worker that dies mid-activity is
+  noticed within the heartbeat timeout rather than the start-to-close timeout;
+- keeps Secret values out of what the activity says back (``redact``): an
+  error from work that saw a Secret is rebuilt from its scrubbed message;
+- applies the worker's test seams, all off unless configured: faults (fail),
+  crashes (SIGKILL the process), delays, and repeating every activity. Tests
+  exercise the saga through this configuration, never by patching code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
+import os
+import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities import changes, resolve, status
+from activities import changes, redact, resolve, status
 from activities.cluster import Cluster
+from activities.content import TransactionContent
 from activities.leases import LeaseKeeper
 from activities.snapshots import SnapshotStore
 from janus import operations as ops
-from janus.config import FaultPoint, WorkerSettings
+from janus.config import Fault, FaultPoint, WorkerSettings
 from janus.errors import InjectedFault, JanusError, about_change
 from janus.models import TransactionRef
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
+#: How often a running activity heartbeats. The workflow's heartbeat timeout is a
+#: few of these: a worker that dies mid-activity is noticed in seconds, not at
+#: the end of the start-to-close timeout.
+HEARTBEAT_EVERY = 2.0
+
 
 def is_secret(target: ops.ResolvedTarget) -> bool:
-    return target.api_version == "v1" and target.kind == "Secret"
+    return changes.is_secret(target)
 
 
 class TransactionActivities:
@@ -56,29 +76,65 @@ class TransactionActivities:
     @activity.defn(name=ops.RESOLVE_TARGETS)
     def resolve_targets(self, request: ops.ResolveInput) -> ops.ResolveResult:
         return self._run(
-            lambda: resolve.resolve_targets(self.cluster, request, self.settings.lease_namespace)
+            lambda: resolve.resolve_targets(
+                self.cluster,
+                request,
+                self.settings.lease_namespace,
+                require_service_account=self.settings.require_service_account,
+            )
         )
 
     @activity.defn(name=ops.ACQUIRE_LEASES)
     def acquire_leases(self, request: ops.AcquireLeasesInput) -> ops.AcquireLeasesResult:
-        return self._run(lambda: self.leases.acquire(request))
+        ref = _holder_ref(request.holder)
+
+        def work() -> ops.AcquireLeasesResult:
+            acquired: list[str] = []
+            for position, lease in enumerate(request.leases):
+                self._fault("acquire", ref, position, FaultPoint.BEFORE)
+                one = ops.AcquireLeasesInput(
+                    holder=request.holder,
+                    leases=[lease],
+                    duration_seconds=request.duration_seconds,
+                )
+                result = self.leases.acquire(one)
+                if result.blocked_by is not None:
+                    return ops.AcquireLeasesResult(acquired=acquired, blocked_by=result.blocked_by)
+                acquired.append(lease.name)
+                self._fault("acquire", ref, position, FaultPoint.AFTER)
+            return ops.AcquireLeasesResult(acquired=acquired)
+
+        return self._run(work)
 
     @activity.defn(name=ops.RELEASE_LEASES)
     def release_leases(self, request: ops.ReleaseLeasesInput) -> None:
-        self._run(lambda: self.leases.release(request))
+        ref = _holder_ref(request.holder)
+
+        def work() -> None:
+            for position, lease in enumerate(request.leases):
+                self._fault("release", ref, position, FaultPoint.BEFORE)
+                self.leases.release(ops.ReleaseLeasesInput(holder=request.holder, leases=[lease]))
+                self._fault("release", ref, position, FaultPoint.AFTER)
+
+        self._run(work)
 
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
         def work() -> ops.SnapshotResult:
             states: list[tuple[int, bool, dict[str, Any] | None]] = []
+            contents = TransactionContent(self.cluster, request.ref)
             for target in request.targets:
                 with about_change(target.index):
                     self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                    access = changes.TargetAccess(self.cluster, request.identity, target)
+                    content = contents.of(target)
+                    access = changes.TargetAccess(self.cluster, request.identity, target, content)
                     current = access.read()
                     changes.verify_and_dry_run(access, current)
                 states.append((target.index, is_secret(target), current))
-            return ops.SnapshotResult(snapshots=self.snapshots.save(request.ref, states))
+            result = ops.SnapshotResult(snapshots=self.snapshots.save(request.ref, states))
+            for target in request.targets:
+                self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
+            return result
 
         return self._run(work)
 
@@ -92,7 +148,8 @@ class TransactionActivities:
             self.leases.ensure_held(
                 request.lease, request.ref.holder_identity(), request.lease_duration_seconds
             )
-            access = changes.TargetAccess(self.cluster, request.identity, request.target)
+            content = TransactionContent(self.cluster, request.ref).of(request.target)
+            access = changes.TargetAccess(self.cluster, request.identity, request.target, content)
             result = changes.apply_change(access, request)
             self._fault("apply", request.ref, index, FaultPoint.AFTER)
             return result
@@ -112,6 +169,8 @@ class TransactionActivities:
                 if request.snapshot.exists
                 else None
             )
+            if access.secret:
+                redact.remember_secret(stored)
             result = changes.undo_change(access, request, stored)
             self._fault("undo", request.ref, index, FaultPoint.AFTER)
             return result
@@ -123,21 +182,46 @@ class TransactionActivities:
         self._run(lambda: status.mirror_status(self.cluster, request))
 
     def _run(self, work: Callable[[], T]) -> T:
-        try:
-            result = work()
-            if self.settings.repeat_activities:
+        """Run an activity's work: heartbeating, redacting, and (if configured) twice.
+
+        A JanusError becomes a non-retryable ApplicationError of the same name.
+        When the work saw a Secret, every error is rebuilt from its scrubbed
+        message alone: the original (an ApiException carries the API server's
+        whole response) would reach the history and the log with its values.
+        """
+        with _heartbeating(), redact.scope():
+            try:
                 result = work()
-            return result
-        except JanusError as err:
-            details = [err.index] if err.index is not None else []
-            raise ApplicationError(
-                err.message, *details, type=type(err).__name__, non_retryable=True
-            ) from err
+                if self.settings.repeat_activities:
+                    result = work()
+                return result
+            except JanusError as err:
+                details = [err.index] if err.index is not None else []
+                failure = ApplicationError(
+                    redact.scrub(err.message), *details, type=type(err).__name__, non_retryable=True
+                )
+                if redact.active():
+                    raise failure from None
+                raise failure from err
+            except CancelledError:
+                raise
+            except Exception as err:
+                if not redact.active():
+                    raise
+                text = redact.scrub(f"{type(err).__name__}: {err}")
+                raise ApplicationError(text, type=type(err).__name__) from None
 
     def _fault(self, operation: str, ref: TransactionRef, index: int, point: FaultPoint) -> None:
-        for fault in self.settings.faults:
-            if fault.point != point or not fault.matches(operation, index, ref.name):
-                continue
+        """The worker's configured seams: delay, then crash, then fail."""
+        for delay in _matching(self.settings.delays, operation, ref, index, point):
+            time.sleep(delay.seconds)
+        for _crash in _matching(self.settings.crashes, operation, ref, index, point):
+            logger.warning("injected crash: SIGKILL %s %s of change %s", point, operation, index)
+            for handler in logging.getLogger().handlers:
+                with contextlib.suppress(Exception):
+                    handler.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        for _fault in _matching(self.settings.faults, operation, ref, index, point):
             if point == FaultPoint.BEFORE:
                 raise InjectedFault(f"injected fault: {operation} of change {index} failed")
             with self._fired_lock:
@@ -146,3 +230,44 @@ class TransactionActivities:
                     continue
                 self._fired.add(key)
             raise RuntimeError(f"injected crash after {operation} of change {index}")
+
+
+def _matching(
+    faults: tuple[Fault, ...], operation: str, ref: TransactionRef, index: int, point: FaultPoint
+) -> list[Fault]:
+    return [f for f in faults if f.point == point and f.matches(operation, index, ref.name)]
+
+
+def _holder_ref(holder: str) -> TransactionRef:
+    """The transaction a lease holder identity names (namespace/name/uid)."""
+    namespace, _, rest = holder.partition("/")
+    name, _, uid = rest.rpartition("/")
+    return TransactionRef(namespace=namespace, name=name, uid=uid)
+
+
+@contextlib.contextmanager
+def _heartbeating() -> Iterator[None]:
+    """Heartbeat from a helper thread while the activity's work runs.
+
+    Activities are synchronous; their calls to the API server block. The helper
+    keeps Temporal told that the worker lives, so a worker killed mid-activity
+    is noticed within the heartbeat timeout and the activity retried elsewhere.
+    """
+    if not activity.in_activity():
+        yield
+        return
+    stop = threading.Event()
+    context = contextvars.copy_context()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_EVERY):
+            with contextlib.suppress(Exception):
+                context.run(activity.heartbeat)
+
+    helper = threading.Thread(target=beat, name="janus-heartbeat", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        helper.join()

@@ -8,24 +8,58 @@ from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 
+from activities import redact
+from activities.access import AccessCheck
 from activities.cluster import Cluster, translate
+from activities.content import transaction_changes
 from janus.errors import InvalidTransaction, about_change
 from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec
-from janus.operations import ResolvedTarget, ResolveInput, ResolveResult, lease_name
+from janus.operations import Identity, ResolvedTarget, ResolveInput, ResolveResult, lease_name
 
 
-def resolve_targets(cluster: Cluster, request: ResolveInput, lease_namespace: str) -> ResolveResult:
+def resolve_targets(
+    cluster: Cluster,
+    request: ResolveInput,
+    lease_namespace: str,
+    *,
+    require_service_account: bool = False,
+) -> ResolveResult:
     spec, home = request.spec, request.ref.namespace
+    withheld = set(request.withheld)
+    if withheld:
+        spec = _with_withheld_content(cluster, request)
     _check_shape(spec)
+    if require_service_account and not spec.service_account_name:
+        raise InvalidTransaction(
+            "spec.serviceAccountName is required: this worker changes targets only as a "
+            f"service account of namespace {home} (impersonated), never with its own rights"
+        )
     if spec.service_account_name:
         _check_service_account(cluster, home, spec.service_account_name)
     impersonating = bool(spec.service_account_name)
     targets = []
     for i, change in enumerate(spec.changes):
         with about_change(i):
-            targets.append(_resolve(cluster, i, change, home, lease_namespace, impersonating))
+            target = _resolve(cluster, i, change, home, lease_namespace, impersonating)
+        if i in withheld:
+            target.content, target.content_withheld = None, True
+        targets.append(target)
     _check_unique(targets)
+    identity = Identity(namespace=home, service_account=spec.service_account_name)
+    AccessCheck(cluster, identity).require(targets)
     return ResolveResult(targets=targets)
+
+
+def _with_withheld_content(cluster: Cluster, request: ResolveInput) -> TransactionSpec:
+    """The spec with the withheld (Secret) contents read back from the Transaction,
+    for the checks only: the result carries none of them."""
+    submitted = transaction_changes(cluster, request.ref)
+    spec = request.spec.model_copy(deep=True)
+    for i in request.withheld:
+        content = submitted[i].get("content") if i < len(submitted) else None
+        redact.remember_content(content)
+        spec.changes[i].content = content
+    return spec
 
 
 def _check_shape(spec: TransactionSpec) -> None:

@@ -221,13 +221,28 @@ class TransactionRef(_Model):
         return f"{self.namespace}/{self.name}/{self.uid}"
 
 
+def holds_secret(target: Target) -> bool:
+    """Whether a change's content is a Secret's: it must never travel through Temporal."""
+    return target.api_version == "v1" and target.kind == "Secret"
+
+
 class TransactionInput(_Model):
-    """The workflow's input: the Transaction as the bridge saw it when starting."""
+    """The workflow's input: the Transaction as the bridge saw it when starting.
+
+    A Secret's content is *withheld*: it stays in the Transaction (in the cluster)
+    and the activities read it from there, so no Secret value ever reaches a
+    workflow's history. ``withheld`` lists those changes.
+    """
 
     ref: TransactionRef
     generation: int = 1
     spec: TransactionSpec
     temporal_ui: str | None = None
+    withheld: list[int] = Field(
+        default_factory=list,
+        description="Changes whose content was left out (Secrets); activities read it "
+        "from the Transaction.",
+    )
 
     @classmethod
     def from_resource(
@@ -235,11 +250,20 @@ class TransactionInput(_Model):
     ) -> TransactionInput:
         """Build the input from a Transaction as the API server returns it."""
         meta = obj["metadata"]
+        spec = TransactionSpec.model_validate(obj["spec"])
+        withheld = [
+            i
+            for i, change in enumerate(spec.changes)
+            if change.content is not None and holds_secret(change.target)
+        ]
+        for i in withheld:
+            spec.changes[i].content = None
         return cls(
             ref=TransactionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
             generation=meta.get("generation", 1),
-            spec=TransactionSpec.model_validate(obj["spec"]),
+            spec=spec,
             temporal_ui=temporal_ui,
+            withheld=withheld,
         )
 
 

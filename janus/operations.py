@@ -51,6 +51,10 @@ class ResolvedTarget(_Model):
     lease_name: str
     lease_namespace: str
     content: dict[str, Any] | None = None
+    content_withheld: bool = Field(
+        default=False,
+        description="A Secret's content: not in the history; read it from the Transaction.",
+    )
 
     @property
     def builtin(self) -> bool:
@@ -90,6 +94,9 @@ class Identity(_Model):
 class ResolveInput(_Model):
     ref: TransactionRef
     spec: TransactionSpec
+    withheld: list[int] = Field(
+        default_factory=list, description="Changes whose content stays in the Transaction."
+    )
 
 
 class ResolveResult(_Model):
@@ -179,7 +186,13 @@ class UndoInput(_Model):
     target: ResolvedTarget
     snapshot: Snapshot
     applied: ApplyResult | None = Field(
-        default=None, description="None when the action's outcome is unknown (cancelled)."
+        default=None,
+        description="None when the action failed or its outcome is unknown (cancelled).",
+    )
+    action_failed: bool = Field(
+        default=False,
+        description="The action ended in an error: whatever is there without our marker "
+        "was not written by this transaction.",
     )
 
 

@@ -25,8 +25,13 @@ RENEW_EVERY = LEASE_DURATION / 3
 #: Targets per snapshot activity; batches run concurrently.
 SNAPSHOT_BATCH = 50
 
+#: Activities heartbeat every few seconds while they run; a worker that dies
+#: mid-activity is noticed after this long, and the activity runs again elsewhere.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
 FORWARD: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
@@ -38,6 +43,7 @@ FORWARD: dict[str, Any] = {
 
 UNDO: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,

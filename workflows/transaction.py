@@ -15,7 +15,6 @@ models of ``janus.operations``; time is ``workflow.now()``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +53,8 @@ class _Undo:
     target: ops.ResolvedTarget
     snapshot: ops.Snapshot
     applied: ops.ApplyResult | None = None
+    #: The action ended in an error (so what is there unmarked is not ours).
+    failed: bool = False
 
 
 @workflow.defn
@@ -97,7 +98,7 @@ class TransactionWorkflow:
     async def _prepare(self) -> None:
         resolved: ops.ResolveResult = await workflow.execute_activity(
             ops.RESOLVE_TARGETS,
-            ops.ResolveInput(ref=self._txn.ref, spec=self._txn.spec),
+            ops.ResolveInput(ref=self._txn.ref, spec=self._txn.spec, withheld=self._txn.withheld),
             result_type=ops.ResolveResult,
             summary=f"resolve {len(self._txn.spec.changes)} targets through discovery",
             **FORWARD,
@@ -239,9 +240,14 @@ class TransactionWorkflow:
         task = asyncio.ensure_future(write)
         try:
             return await asyncio.shield(task)
+        except ActivityError:
+            undo.failed = True
+            raise
         except asyncio.CancelledError:
-            with contextlib.suppress(ActivityError):
+            try:
                 undo.applied = await task
+            except ActivityError:
+                undo.failed = True
             raise
 
     def _check_deadline(self) -> None:
@@ -297,6 +303,7 @@ class TransactionWorkflow:
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
         for undo in reversed(self._undos):
+            await self._keep_leases()
             problem = await self._undo(undo)
             if problem:
                 blocked.append(problem)
@@ -315,6 +322,7 @@ class TransactionWorkflow:
                     target=undo.target,
                     snapshot=undo.snapshot,
                     applied=undo.applied,
+                    action_failed=undo.failed and undo.applied is None,
                 ),
                 result_type=ops.UndoResult,
                 summary=f"undo {undo.target.describe()}",
@@ -344,17 +352,34 @@ class TransactionWorkflow:
 
     # -- leases, status --------------------------------------------------------
 
+    async def _keep_leases(self) -> None:
+        """During a rollback, keep the leases alive; a lost one does not stop the undos
+        (each undo still refuses to overwrite a write that is not ours)."""
+        if not self._held:
+            return
+        try:
+            await self._renew_if_due()
+        except (ActivityError, ApplicationError) as err:
+            workflow.logger.warning("lease renewal during rollback failed: %s", failure_text(err))
+
     async def _release_leases(self) -> None:
+        """Release every lease. Should that keep failing, the leases are left to expire
+        (LEASE_DURATION without renewal): the transaction still ends."""
         if not self._targets:
             return
-        await workflow.execute_activity(
-            ops.RELEASE_LEASES,
-            ops.ReleaseLeasesInput(
-                holder=self._txn.ref.holder_identity(), leases=self._lease_order()
-            ),
-            summary=f"release {len(self._targets)} leases",
-            **UNDO,
-        )
+        try:
+            await workflow.execute_activity(
+                ops.RELEASE_LEASES,
+                ops.ReleaseLeasesInput(
+                    holder=self._txn.ref.holder_identity(), leases=self._lease_order()
+                ),
+                summary=f"release {len(self._targets)} leases",
+                **UNDO,
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "releasing leases failed; left to expire: %s", failure_text(err)
+            )
         self._held = []
 
     async def _enter(self, phase: Phase, message: str, *, warning: bool = False) -> None:
@@ -381,12 +406,21 @@ class TransactionWorkflow:
             )
 
     async def _mirror(self, event: ops.PhaseEvent | None = None) -> None:
-        await workflow.execute_activity(
-            ops.MIRROR_STATUS,
-            ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.status, event=event),
-            summary=f"status: {self.book.status.phase.value}",
-            **FORWARD,
-        )
+        """Show the status on the Transaction. Never a reason to stop the saga: a
+        status that could not be written is written whole by the next mirror; the
+        terminal one is retried as long as an undo would be."""
+        phase = self.book.status.phase
+        try:
+            await workflow.execute_activity(
+                ops.MIRROR_STATUS,
+                ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.status, event=event),
+                summary=f"status: {phase.value}",
+                **(UNDO if phase.terminal or phase == Phase.ROLLING_BACK else FORWARD),
+            )
+        except ActivityError as err:
+            if is_cancellation(err):
+                raise
+            workflow.logger.warning("mirroring status failed: %s", failure_text(err))
 
     def _identity(self) -> ops.Identity:
         return ops.Identity(

@@ -1,0 +1,59 @@
+"""A withheld change's content, read from the Transaction itself.
+
+Secret contents never travel through Temporal (``TransactionInput.from_resource``
+leaves them out), so the activities that need one (dry run, apply) read it from
+the Transaction custom resource. Its spec is immutable (a CEL rule), and the uid
+must match the workflow's, so what is read is exactly what was submitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from activities import redact
+from activities.cluster import Cluster, translate
+from janus.errors import InvalidTransaction, JanusError
+from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
+from janus.operations import ResolvedTarget
+
+
+def transaction_changes(cluster: Cluster, ref: TransactionRef) -> list[dict[str, Any]]:
+    """The Transaction's spec.changes, as submitted."""
+    where = f"transaction {ref.namespace}/{ref.name}"
+    try:
+        found = cluster.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, ref.namespace, PLURAL, ref.name
+        )
+    except ApiException as err:
+        if err.status == 404:
+            raise InvalidTransaction(
+                f"{where} was deleted; the Secret content it carried is gone with it"
+            ) from None
+        raise translate(err, where, rejected=JanusError) from None
+    obj: dict[str, Any] = found if isinstance(found, dict) else {}
+    if obj.get("metadata", {}).get("uid") != ref.uid:
+        raise InvalidTransaction(f"{where} was deleted and created again; not using its content")
+    spec: dict[str, Any] = obj.get("spec") or {}
+    changes: list[dict[str, Any]] = spec.get("changes") or []
+    return changes
+
+
+class TransactionContent:
+    """The contents of one Transaction's changes, read from it at most once."""
+
+    def __init__(self, cluster: Cluster, ref: TransactionRef) -> None:
+        self.cluster = cluster
+        self.ref = ref
+        self._changes: list[dict[str, Any]] | None = None
+
+    def of(self, target: ResolvedTarget) -> dict[str, Any] | None:
+        """The change's content: from the history, or from the Transaction when withheld."""
+        if not target.content_withheld:
+            return target.content
+        if self._changes is None:
+            self._changes = transaction_changes(self.cluster, self.ref)
+        content: dict[str, Any] | None = self._changes[target.index].get("content")
+        redact.remember_content(content)
+        return content

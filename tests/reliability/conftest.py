@@ -1,0 +1,73 @@
+"""Fixtures of the reliability suite: the saga fixtures, a test CRD, and the tally.
+
+The saga's fixtures (the Transaction CRD, a worker on the test's queue, the
+harness) are reused as they are; this suite adds a custom resource kind of its
+own (``Widget``), a dynamic client to read any target as a user would, and the
+counts printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from _pytest.terminal import TerminalReporter
+from kubernetes import client as k8s
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+
+from janus.dev import Endpoints
+from tests.reliability import tally
+from tests.reliability.scenario import TARGET_RULES, WIDGET_CRD
+from tests.reliability.worker_process import Zygote
+from tests.saga.conftest import crd_installed, harness, start_worker
+
+__all__ = ["crd_installed", "harness", "start_worker"]
+
+
+@pytest.fixture(scope="session")
+def widget_crd(kube_api: ApiClient, crd_installed: None) -> None:
+    """The test's own custom resource kind, and the ClusterRole targets are changed with."""
+    ext = k8s.ApiextensionsV1Api(kube_api)
+    try:
+        ext.create_custom_resource_definition(WIDGET_CRD)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    for _ in range(200):
+        crd = ext.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
+        conditions = crd.status.conditions or [] if crd.status else []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            break
+        time.sleep(0.1)
+    rbac = k8s.RbacAuthorizationV1Api(kube_api)
+    try:
+        rbac.create_cluster_role(TARGET_RULES)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+        rbac.replace_cluster_role(TARGET_RULES["metadata"]["name"], TARGET_RULES)
+
+
+@pytest.fixture(scope="session")
+def dyn(kube_api: ApiClient, widget_crd: None) -> Iterator[DynamicClient]:
+    """A dynamic client as the admin: reads any target the way ``kubectl get`` does."""
+    yield DynamicClient(kube_api)
+
+
+@pytest.fixture(scope="session")
+def zygote(endpoints: Endpoints) -> Iterator[Zygote]:
+    """Forks worker processes (each one a worker a test may SIGKILL)."""
+    server = Zygote()
+    yield server
+    server.close()
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    if not tally.COUNTS:
+        return
+    terminalreporter.section("reliability counts")
+    for line in tally.lines():
+        terminalreporter.write_line(line)
