@@ -22,6 +22,12 @@ from janus.errors import NON_RETRYABLE
 LEASE_DURATION = timedelta(seconds=60)
 RENEW_EVERY = LEASE_DURATION / 3
 
+#: Transactions up to this many changes mirror their status after every step;
+#: larger ones at most once per PROGRESS_EVERY, so that history (each mirror
+#: carries the whole status) and API load grow linearly, not quadratically.
+MIRROR_EVERY_STEP_UP_TO = 50
+PROGRESS_EVERY = timedelta(seconds=2)
+
 #: Targets per snapshot activity; batches run concurrently.
 SNAPSHOT_BATCH = 50
 

@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import (
         FORWARD,
         LEASE_DURATION,
+        MIRROR_EVERY_STEP_UP_TO,
+        PROGRESS_EVERY,
         RENEW_EVERY,
         SNAPSHOT_BATCH,
         UNDO,
@@ -66,6 +68,7 @@ class TransactionWorkflow:
         self._undos: list[_Undo] = []
         self._held: list[ops.LeaseRef] = []
         self._last_renewal: datetime | None = None
+        self._last_mirror: datetime | None = None
 
     @workflow.query
     def status(self) -> TransactionStatus | None:
@@ -207,7 +210,7 @@ class TransactionWorkflow:
             self.book.note(
                 f"Committed {len(self._undos)}/{len(self._targets)}: {target.describe()}"
             )
-            await self._mirror()
+            await self._progress()
 
     async def _apply(self, target: ops.ResolvedTarget) -> ops.ApplyResult:
         lease = ops.LeaseRef(
@@ -307,7 +310,7 @@ class TransactionWorkflow:
             problem = await self._undo(undo)
             if problem:
                 blocked.append(problem)
-            await self._mirror()
+            await self._progress()
         return blocked
 
     async def _undo(self, undo: _Undo) -> str | None:
@@ -409,6 +412,7 @@ class TransactionWorkflow:
         """Show the status on the Transaction. Never a reason to stop the saga: a
         status that could not be written is written whole by the next mirror; the
         terminal one is retried as long as an undo would be."""
+        self._last_mirror = workflow.now()
         phase = self.book.status.phase
         try:
             await workflow.execute_activity(
@@ -421,6 +425,15 @@ class TransactionWorkflow:
             if is_cancellation(err):
                 raise
             workflow.logger.warning("mirroring status failed: %s", failure_text(err))
+
+    async def _progress(self) -> None:
+        """Mirror per-step progress: every step of a small transaction; for a large
+        one at most once per PROGRESS_EVERY, so history and API load stay bounded
+        (phase changes are always mirrored)."""
+        now = workflow.now()
+        small = len(self._targets) <= MIRROR_EVERY_STEP_UP_TO
+        if small or self._last_mirror is None or now - self._last_mirror >= PROGRESS_EVERY:
+            await self._mirror()
 
     def _identity(self) -> ops.Identity:
         return ops.Identity(
