@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint build-cluster clean
+.PHONY: demo demo-down test lint build-cluster clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ demo: build-cluster
 		"metrics http://127.0.0.1:$(DEMO_PORT)/metrics"
 	@echo "== both workflows in the Temporal UI: $(UI_URL)/namespaces/default/workflows"
 	@echo "== stop everything with: make demo-down"
+
+# Benchmarks on the local control plane; a table on stdout, JSON, a report and
+# PNG plots in results/. `make bench BENCH_ARGS=--quick` for a short run.
+bench: build-cluster
+	$(BIN)/janus dev up > /dev/null
+	$(DEV_ENV) && $(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 demo-down:
 	-$(BIN)/janus stop --pid-file $(RUN_PID)

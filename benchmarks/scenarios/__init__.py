@@ -1,0 +1,1 @@
+"""The benchmark's scenarios: latency (and overhead), throughput, scale."""
