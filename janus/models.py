@@ -113,17 +113,24 @@ class Change(_Model):
 
 class TransactionSpec(_Model):
     model_config = ConfigDict(
-        json_schema_extra=_cel(
-            (
-                # Quadratic: the API server's runtime cost budget allows it up to a
-                # few hundred changes. Longer lists are checked by the workflow,
-                # before the first write. (Whole-object equality keeps the static
-                # cost estimate within budget; field-by-field comparison does not.)
-                f"size(self.changes) > {ADMISSION_DUPLICATE_CHECK_UP_TO} || "
-                "self.changes.all(c, self.changes.exists_one(d, d.target == c.target))",
-                "two changes have the same target: merge them into one change per target",
-            ),
-        )
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # Quadratic, so: only when the Transaction is created (the spec is
+                    # immutable; without this the API server re-ran it on every status
+                    # write, ~1 s each at 100 changes), and only up to a size its
+                    # runtime cost budget allows; longer lists are checked by the
+                    # workflow before the first write. Whole-object equality keeps
+                    # the static cost estimate within budget; per-field does not.
+                    "rule": "oldSelf.hasValue() || "
+                    f"size(self.changes) > {ADMISSION_DUPLICATE_CHECK_UP_TO} || "
+                    "self.changes.all(c, self.changes.exists_one(d, d.target == c.target))",
+                    "optionalOldSelf": True,
+                    "message": "two changes have the same target: "
+                    "merge them into one change per target",
+                }
+            ]
+        }
     )
 
     changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
