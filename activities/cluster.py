@@ -96,7 +96,9 @@ class Cluster:
         self._discovery_lock = threading.Lock()
         self._dynamic: dict[Impersonation | None, DynamicClient] = {}
         self._clients: dict[Impersonation, k8s.ApiClient] = {}
-        self._cache_dir = Path(tempfile.mkdtemp(prefix="janus-discovery-"))
+        # Removed when the Cluster is collected or the process exits.
+        self._cache = tempfile.TemporaryDirectory(prefix="janus-discovery-")
+        self._cache_dir = Path(self._cache.name)
         # Built here, not on first use: the client imports these modules lazily,
         # and CoreV1Api alone takes over a second, which would otherwise land on
         # the first transaction's activities (all of them, behind the import lock).

@@ -102,24 +102,22 @@ class SnapshotStore:
             owner_references=[_owner(ref)],
         )
         core = self.cluster.core
+        body: k8s.V1Secret | k8s.V1ConfigMap
+        if kind == SnapshotStoreKind.SECRET:
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+            body = k8s.V1Secret(metadata=meta, type="Opaque", data=encoded)
+            create: Any = core.create_namespaced_secret
+            replace: Any = core.replace_namespaced_secret
+        else:
+            body = k8s.V1ConfigMap(metadata=meta, data=data)
+            create, replace = core.create_namespaced_config_map, core.replace_namespaced_config_map
         with api_errors(f"snapshot {ref.namespace}/{name}", rejected=JanusError):
-            if kind == SnapshotStoreKind.SECRET:
-                encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-                secret = k8s.V1Secret(metadata=meta, type="Opaque", data=encoded)
-                try:
-                    core.create_namespaced_secret(ref.namespace, secret)
-                except ApiException as err:
-                    if err.status != 409:
-                        raise
-                    core.replace_namespaced_secret(name, ref.namespace, secret)
-                return
-            config_map = k8s.V1ConfigMap(metadata=meta, data=data)
             try:
-                core.create_namespaced_config_map(ref.namespace, config_map)
+                create(ref.namespace, body)
             except ApiException as err:
                 if err.status != 409:
                     raise
-                core.replace_namespaced_config_map(name, ref.namespace, config_map)
+                replace(name, ref.namespace, body)
 
 
 def _shards(entries: list[tuple[int, dict[str, Any]]]) -> list[list[tuple[int, str]]]:
