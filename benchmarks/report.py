@@ -306,6 +306,17 @@ def latency_tables(latency: dict[str, Any]) -> str:
                 ms(row["work"] / row["count"]) if row["count"] else "-",
             ]
         )
+    requests = latency.get("api_requests")
+    if requests:
+        kinds = list(requests)
+        request_names = sorted({n for k in kinds for n in requests[k]})
+        request_rows = [[n, *(str(requests[k].get(n, 0)) for k in kinds)] for n in request_names]
+        request_rows.append(["total", *(str(sum(requests[k].values())) for k in kinds)])
+        out.append(
+            "\nAPI server requests for one seed transaction (apiserver_request_total; "
+            "controller reactions and watches left out):\n"
+        )
+        out.append(table(["Request", *kinds], request_rows))
     out.append("\nPer activity type, commit (mean per run):\n")
     out.append(
         table(["Activity", "calls", "scheduling (sum)", "work (sum)", "work per call"], rows)
@@ -389,7 +400,7 @@ def scale_tables(scale: dict[str, Any]) -> str:
         if not r.get("admitted", True):
             rows.append(
                 [f"{r['changes']:,}", r["mode"], ms(r["seconds"]), "rejected at admission"]
-                + ["-"] * 10
+                + ["-"] * 12
             )
             continue
         rows.append(
@@ -400,6 +411,8 @@ def scale_tables(scale: dict[str, Any]) -> str:
                 f"{r['phase']}" + ("" if r["ok"] else f" ({r.get('close_type')}) ✗"),
                 _progress(r),
                 ms(r["seconds"] / r["changes"]),
+                ms(r.get("plain_seconds")),
+                times(r["seconds"] / r["plain_seconds"]) if r.get("plain_seconds") else "-",
                 ms(r.get("create_seconds")),
                 ms(r.get("status_write_seconds_mean")),
                 mib(r["worker_peak_rss_bytes"]),
@@ -417,6 +430,8 @@ def scale_tables(scale: dict[str, Any]) -> str:
         "Phase",
         "Done",
         "Per change",
+        "Plain script",
+        "Janus / plain",
         "Create (API)",
         "Status write (mean)",
         "Worker peak",

@@ -9,9 +9,10 @@ counted (the worker's first workflow also imports and warms its sandbox).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from benchmarks import history
+from benchmarks import apicount, history
 from benchmarks.context import Context
 from benchmarks.stats import describe, median, percentile, ratio
 from benchmarks.workload import (
@@ -58,8 +59,34 @@ async def run(ctx: Context) -> dict[str, Any]:
                     + ", ".join(f"{k} {runs[k][-1]['seconds'] * 1000:.0f} ms" for k in KINDS)
                 )
         peak = worker.peak_rss_bytes()
+        requests = await count_requests(ctx, driver, plain, namespaces)
     ctx.cleanup(namespaces)
-    return summarize(runs, peak, ctx.start_mode)
+    return {**summarize(runs, peak, ctx.start_mode), "api_requests": requests}
+
+
+async def count_requests(
+    ctx: Context, driver: Any, plain: PlainScript, namespaces: list[str]
+) -> dict[str, dict[str, int]]:
+    """API requests of one seed commit through Janus, of the plain script, and of a quiet
+    second, each on fresh seed objects."""
+    cluster = ctx.cluster
+    out: dict[str, dict[str, int]] = {}
+    for kind in ("janus", "plain", "quiet (1 s)"):
+        ns = await cluster.call(cluster.new_namespace, "lat-count")
+        namespaces.append(ns)
+        await cluster.call(create_objects, cluster.api, ns, seed_objects())
+        await asyncio.sleep(1)  # let the controllers settle the new Deployment
+
+        async def work(kind: str = kind, ns: str = ns) -> None:
+            if kind == "janus":
+                await driver.run(seed_transaction(), ns, within=120)
+            elif kind == "plain":
+                await cluster.call(plain.run, seed_transaction(), ns)
+            else:
+                await asyncio.sleep(1)
+
+        out[kind] = await apicount.count(ctx.endpoints, work)
+    return out
 
 
 async def _janus_run(ctx: Context, driver: Any, kind: str, ns: str) -> dict[str, Any]:

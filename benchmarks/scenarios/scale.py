@@ -29,7 +29,7 @@ from benchmarks.context import Context
 from benchmarks.driver import Driver
 from benchmarks.environment import LEASE_NAMESPACE, ChildProcess
 from benchmarks.stats import linear_fit, quadratic_fit, ratio
-from benchmarks.workload import config_map_transaction
+from benchmarks.workload import PlainScript, config_map_transaction
 from janus.models import API_GROUP, API_VERSION, MAX_CHANGES, PLURAL
 
 TRANSACTION_UID_LABEL = f"{API_GROUP}/transaction-uid"
@@ -83,6 +83,8 @@ async def run_sizes(ctx: Context, prefix: str) -> dict[str, Any]:
         async with ctx.worker(f"{prefix}scale-{n}", faults) as (worker, driver):
             for mode in modes:
                 result = await run_one(ctx, worker, driver, n, mode)
+                if mode == "commit" and result["admitted"]:
+                    result["plain_seconds"] = await plain_run(ctx, n)
                 measured.append(result)
                 if not result["admitted"]:
                     break  # the rollback run would be rejected the same way
@@ -93,6 +95,19 @@ async def run_sizes(ctx: Context, prefix: str) -> dict[str, Any]:
         "unsupported": [extrapolate(u, measured) for u in unsupported],
         "limits": LIMITS,
     }
+
+
+async def plain_run(ctx: Context, n: int) -> float:
+    """The same N patches by the plain script (sequential get + patch), for the ratio."""
+    cluster = ctx.cluster
+    ns = await cluster.call(cluster.new_namespace, f"scale-{n}-plain")
+    names = cm_names(n)
+    await cluster.create_config_maps(ns, names, {"version": "1"})
+    seconds = await cluster.call(
+        PlainScript(cluster.dynamic).run, config_map_transaction("plain", names), ns
+    )
+    ctx.cleanup([ns])
+    return seconds
 
 
 async def run_one(

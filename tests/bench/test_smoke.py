@@ -42,6 +42,8 @@ async def test_harness_runs_every_scenario(endpoints: DevEndpoints, tmp_path: Pa
     assert latency["failures"] == {"commit": 0, "rollback": 0}, latency["failure_examples"]
     assert latency["overhead"]["median_ratio"] is not None
     assert latency["breakdown_mean"]["commit"]["mutations"] > 0
+    requests = latency["api_requests"]
+    assert sum(requests["janus"].values()) > sum(requests["plain"].values()) > 0, requests
 
     runs = {r["mode"]: r for r in results["throughput"]["runs"]}
     assert set(runs) == {"independent", "overlapping"}
@@ -56,6 +58,7 @@ async def test_harness_runs_every_scenario(endpoints: DevEndpoints, tmp_path: Pa
         (3, "rollback", "RolledBack"),
     ]
     assert all(r["ok"] for r in scale["runs"]), scale["runs"]
+    assert scale["runs"][0]["plain_seconds"] > 0
     (unsupported,) = scale["unsupported"]
     assert unsupported["changes"] == 5000 and "HTTP 422" in unsupported["admission"]
 
