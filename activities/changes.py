@@ -28,17 +28,16 @@ from activities import redact
 from activities.cluster import Cluster, api_errors, get_object
 from activities.fingerprint import fingerprint
 from janus.errors import ChangeRejected, InvalidTransaction, TargetConflict
-from janus.models import ChangeType
+from janus.models import ChangeType, TransactionRef
 from janus.operations import (
     CHANGE_MARKER,
-    ApplyInput,
     ApplyResult,
     Identity,
     ResolvedTarget,
     Snapshot,
-    UndoInput,
     UndoOutcome,
     UndoResult,
+    UndoStep,
     marker_for,
 )
 
@@ -168,10 +167,10 @@ def replacement(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, An
     return body
 
 
-def apply_change(access: TargetAccess, request: ApplyInput) -> ApplyResult:
+def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> ApplyResult:
     """Run the action once, guarded by the target's resourceVersion."""
-    target, snap = request.target, request.snapshot
-    marker = marker_for(request.ref, target.index)
+    target = access.target
+    marker = marker_for(ref, target.index)
     current = access.read()
     if current is not None and marker_of(current) == marker:
         return _result(current, already_applied=True)
@@ -224,17 +223,17 @@ def _settle_conflict(
 
 
 def undo_change(
-    access: TargetAccess, request: UndoInput, stored: dict[str, Any] | None
+    access: TargetAccess, ref: TransactionRef, request: UndoStep, stored: dict[str, Any] | None
 ) -> UndoResult:
     """Put the target back to its snapshot, unless someone else wrote after us."""
     target = request.target
     current = access.read()
-    ours = marker_of(current) == marker_for(request.ref, target.index)
+    ours = marker_of(current) == marker_for(ref, target.index)
     if target.change_type == ChangeType.CREATE:
-        return _undo_create(access, request, current, ours)
+        return _undo_create(access, ref, request, current, ours)
     assert stored is not None, "Update, Patch and Delete always have a snapshot"
     if current is None:
-        return _recreate(access, request, stored)
+        return _recreate(access, ref, request, stored)
     if ours:
         if not _untouched_since(request, current):
             return _modified_by_others(target, current)
@@ -259,14 +258,18 @@ def undo_change(
     return _modified_by_others(target, current)
 
 
-def _untouched_since(request: UndoInput, current: dict[str, Any]) -> bool:
+def _untouched_since(request: UndoStep, current: dict[str, Any]) -> bool:
     """Nobody changed what a user sees since our write (a status update is fine)."""
     applied = request.applied
     return applied is None or fingerprint(current) == applied.fingerprint
 
 
 def _undo_create(
-    access: TargetAccess, request: UndoInput, current: dict[str, Any] | None, ours: bool
+    access: TargetAccess,
+    ref: TransactionRef,
+    request: UndoStep,
+    current: dict[str, Any] | None,
+    ours: bool,
 ) -> UndoResult:
     target = request.target
     if current is None:
@@ -296,12 +299,14 @@ def _undo_create(
         if err.status == 404:  # gone meanwhile: nothing left to remove
             return UndoResult(outcome=UndoOutcome.RESTORED)
         if err.status == 409:  # written since we looked: decide again
-            return undo_change(access, request, None)
+            return undo_change(access, ref, request, None)
         raise
     return UndoResult(outcome=UndoOutcome.RESTORED)
 
 
-def _recreate(access: TargetAccess, request: UndoInput, stored: dict[str, Any]) -> UndoResult:
+def _recreate(
+    access: TargetAccess, ref: TransactionRef, request: UndoStep, stored: dict[str, Any]
+) -> UndoResult:
     target = request.target
     if target.change_type != ChangeType.DELETE:
         return UndoResult(
@@ -318,7 +323,7 @@ def _recreate(access: TargetAccess, request: UndoInput, stored: dict[str, Any]) 
             )
     except ApiException as err:
         if err.status == 409:  # recreated meanwhile (by an earlier attempt, or someone else)
-            return undo_change(access, request, stored)
+            return undo_change(access, ref, request, stored)
         raise
     return UndoResult(outcome=UndoOutcome.RESTORED)
 

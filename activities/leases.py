@@ -64,11 +64,29 @@ class LeaseKeeper:
         """Take leases in the given order; stop at the first one a live holder keeps."""
         acquired: list[str] = []
         for ref in request.leases:
-            blocker = self._take(ref, request.holder, request.duration_seconds)
+            blocker = self.take(ref, request.holder, request.duration_seconds)
             if blocker is not None:
                 return AcquireLeasesResult(acquired=acquired, blocked_by=blocker)
             acquired.append(ref.name)
         return AcquireLeasesResult(acquired=acquired)
+
+    def take(self, ref: LeaseRef, holder: str, duration: int) -> Holder | None:
+        """Take (or renew) one lease; return its live holder when that is someone else.
+
+        A transaction's leases are usually new, so creating comes first."""
+        if self._create(ref, holder, duration, _now()):
+            return None
+        return self._take(ref, holder, duration)
+
+    def check_held(self, ref: LeaseRef, holder: str) -> None:
+        """Fencing by reading: fail if the lease is no longer ours."""
+        lease = self._read(ref)
+        current = lease.spec.holder_identity if lease and lease.spec else None
+        if current != holder:
+            raise LeaseLost(
+                f"lease {ref.namespace}/{ref.name} for {ref.target} is now held by "
+                f"{current or 'nobody (the lease is gone)'}; not writing"
+            )
 
     def ensure_held(self, ref: LeaseRef, holder: str, duration: int) -> None:
         """Fencing: renew our lease, or fail if another transaction holds it now."""
@@ -93,7 +111,9 @@ class LeaseKeeper:
         if lease is None:
             if must_hold:
                 return Holder(lease=ref, identity="nobody (the lease is gone)")
-            return self._create(ref, holder, duration, now)
+            if self._create(ref, holder, duration, now):
+                return None
+            return self._take(ref, holder, duration)  # created by someone meanwhile: look again
         spec = lease.spec or k8s.V1LeaseSpec()
         expiry = expires_at(lease)
         ours = spec.holder_identity == holder
@@ -123,7 +143,8 @@ class LeaseKeeper:
             raise translate(err, f"lease {ref.namespace}/{ref.name}", rejected=JanusError) from err
         return lease
 
-    def _create(self, ref: LeaseRef, holder: str, duration: int, now: datetime) -> Holder | None:
+    def _create(self, ref: LeaseRef, holder: str, duration: int, now: datetime) -> bool:
+        """Create the lease as ours; False when it exists already."""
         body = k8s.V1Lease(
             metadata=k8s.V1ObjectMeta(
                 name=ref.name,
@@ -136,10 +157,10 @@ class LeaseKeeper:
         try:
             self.cluster.coordination.create_namespaced_lease(ref.namespace, body)
         except ApiException as err:
-            if err.status == 409:  # created by someone else meanwhile: look again
-                return self._take(ref, holder, duration)
+            if err.status == 409:
+                return False
             raise
-        return None
+        return True
 
     def _release(self, ref: LeaseRef, holder: str) -> None:
         lease = self._read(ref)

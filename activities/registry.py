@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -35,11 +36,13 @@ from activities.content import TransactionContent
 from activities.leases import LeaseKeeper
 from activities.snapshots import SnapshotStore
 from janus import operations as ops
-from janus.config import Fault, FaultPoint, WorkerSettings
+from janus.config import Fault, FaultOperation, FaultPoint, WorkerSettings
 from janus.errors import InjectedFault, JanusError, about_change
 from janus.models import TransactionRef
 
 T = TypeVar("T")
+S = TypeVar("S")
+R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,11 @@ logger = logging.getLogger(__name__)
 #: few of these: a worker that dies mid-activity is noticed in seconds, not at
 #: the end of the start-to-close timeout.
 HEARTBEAT_EVERY = 2.0
+
+#: The part of a lease's duration, from its last renewal, during which a write
+#: is fenced by reading the lease; after it, by renewing it. The rest is margin
+#: for clocks that disagree between workers.
+FENCE_BY_READING_FOR = timedelta(seconds=0.5)
 
 
 def is_secret(target: ops.ResolvedTarget) -> bool:
@@ -68,8 +76,8 @@ class TransactionActivities:
             self.acquire_leases,
             self.release_leases,
             self.snapshot_targets,
-            self.apply_change,
-            self.undo_change,
+            self.apply_changes,
+            self.undo_changes,
             self.mirror_status,
         ]
 
@@ -89,20 +97,16 @@ class TransactionActivities:
         ref = _holder_ref(request.holder)
 
         def work() -> ops.AcquireLeasesResult:
+            renewed_at = datetime.now(UTC)
             acquired: list[str] = []
             for position, lease in enumerate(request.leases):
                 self._fault("acquire", ref, position, FaultPoint.BEFORE)
-                one = ops.AcquireLeasesInput(
-                    holder=request.holder,
-                    leases=[lease],
-                    duration_seconds=request.duration_seconds,
-                )
-                result = self.leases.acquire(one)
-                if result.blocked_by is not None:
-                    return ops.AcquireLeasesResult(acquired=acquired, blocked_by=result.blocked_by)
+                blocker = self.leases.take(lease, request.holder, request.duration_seconds)
+                if blocker is not None:
+                    return ops.AcquireLeasesResult(acquired=acquired, blocked_by=blocker)
                 acquired.append(lease.name)
                 self._fault("acquire", ref, position, FaultPoint.AFTER)
-            return ops.AcquireLeasesResult(acquired=acquired)
+            return ops.AcquireLeasesResult(acquired=acquired, renewed_at=renewed_at)
 
         return self._run(work)
 
@@ -138,44 +142,124 @@ class TransactionActivities:
 
         return self._run(work)
 
-    @activity.defn(name=ops.APPLY_CHANGE)
-    def apply_change(self, request: ops.ApplyInput) -> ops.ApplyResult:
-        index = request.target.index
+    @activity.defn(name=ops.APPLY_CHANGES)
+    def apply_changes(self, request: ops.ApplyInput) -> ops.ApplyBatchResult:
+        contents = TransactionContent(self.cluster, request.ref)
 
-        @about_change(index)
-        def work() -> ops.ApplyResult:
-            self._fault("apply", request.ref, index, FaultPoint.BEFORE)
-            self.leases.ensure_held(
-                request.lease, request.ref.holder_identity(), request.lease_duration_seconds
+        def one(step: tuple[ops.ResolvedTarget, ops.Snapshot]) -> ops.ApplyResult:
+            target, snapshot = step
+            self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
+            self._fence(request, target)
+            access = changes.TargetAccess(
+                self.cluster, request.identity, target, contents.of(target)
             )
-            content = TransactionContent(self.cluster, request.ref).of(request.target)
-            access = changes.TargetAccess(self.cluster, request.identity, request.target, content)
-            result = changes.apply_change(access, request)
-            self._fault("apply", request.ref, index, FaultPoint.AFTER)
+            result = changes.apply_change(access, request.ref, snapshot)
+            self._fault("apply", request.ref, target.index, FaultPoint.AFTER)
             return result
+
+        def work() -> ops.ApplyBatchResult:
+            applied, failure = self._batch(
+                "apply",
+                request.ref,
+                [(t.index, (t, s)) for t, s in request.steps],
+                one,
+                request.budget_seconds,
+            )
+            return ops.ApplyBatchResult(applied=applied, failure=failure)
 
         return self._run(work)
 
-    @activity.defn(name=ops.UNDO_CHANGE)
-    def undo_change(self, request: ops.UndoInput) -> ops.UndoResult:
-        index = request.target.index
-
-        @about_change(index)
-        def work() -> ops.UndoResult:
+    @activity.defn(name=ops.UNDO_CHANGES)
+    def undo_changes(self, request: ops.UndoInput) -> ops.UndoBatchResult:
+        def one(step: ops.UndoStep) -> ops.UndoResult:
+            index = step.target.index
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
-            access = changes.TargetAccess(self.cluster, request.identity, request.target)
+            access = changes.TargetAccess(self.cluster, request.identity, step.target)
             stored = (
-                self.snapshots.load(request.ref, request.snapshot)
-                if request.snapshot.exists
-                else None
+                self.snapshots.load(request.ref, step.snapshot) if step.snapshot.exists else None
             )
             if access.secret:
                 redact.remember_secret(stored)
-            result = changes.undo_change(access, request, stored)
+            result = changes.undo_change(access, request.ref, step, stored)
             self._fault("undo", request.ref, index, FaultPoint.AFTER)
             return result
 
+        def work() -> ops.UndoBatchResult:
+            done, failure = self._batch(
+                "undo",
+                request.ref,
+                [(s.target.index, s) for s in request.steps],
+                one,
+                request.budget_seconds,
+            )
+            return ops.UndoBatchResult(done=done, failure=failure)
+
         return self._run(work)
+
+    def _batch(
+        self,
+        operation: FaultOperation,
+        ref: TransactionRef,
+        steps: list[tuple[int, S]],
+        one: Callable[[S], R],
+        budget_seconds: float,
+    ) -> tuple[list[R], ops.StepFailure | None]:
+        """Run steps in order until one fails or the time budget is spent.
+
+        What finished is always reported, so a failure never loses the results the
+        undos need. A failure on the first step that is not a JanusError is raised
+        instead, for Temporal to retry; later, the batch ends and the workflow
+        starts the next one at the failed step. A configured delay ends the batch
+        before its step, so the workflow records (and mirrors) what came before the
+        window it opens.
+        """
+        done: list[R] = []
+        started = time.monotonic()
+        for index, step in steps:
+            if done and (
+                time.monotonic() - started >= budget_seconds
+                or _matching(self.settings.delays, operation, ref, index, FaultPoint.BEFORE)
+            ):
+                break
+            try:
+                with about_change(index):
+                    done.append(one(step))
+            except JanusError as err:
+                message = redact.scrub(err.message)
+                return done, ops.StepFailure(
+                    index=index, type=type(err).__name__, message=message, retryable=False
+                )
+            except CancelledError:
+                raise
+            except Exception as err:
+                if not done:
+                    raise
+                message = redact.scrub(f"{type(err).__name__}: {err}")
+                logger.warning(
+                    "%s of change %s failed, to be retried: %s", operation, index, message
+                )
+                return done, ops.StepFailure(
+                    index=index, type=type(err).__name__, message=message, retryable=True
+                )
+        return done, None
+
+    def _fence(self, request: ops.ApplyInput, target: ops.ResolvedTarget) -> None:
+        """Write only while the target's lease is ours.
+
+        Well inside the duration of the last renewal, reading the lease is enough
+        (only a takeover by hand could change it); near its end, renew it."""
+        lease = ops.LeaseRef(
+            name=target.lease_name, namespace=target.lease_namespace, target=target.key()
+        )
+        holder = request.ref.holder_identity()
+        renewed = request.leases_renewed_at
+        fresh = renewed is not None and datetime.now(UTC) < renewed + FENCE_BY_READING_FOR * (
+            request.lease_duration_seconds
+        )
+        if fresh:
+            self.leases.check_held(lease, holder)
+        else:
+            self.leases.ensure_held(lease, holder, request.lease_duration_seconds)
 
     @activity.defn(name=ops.MIRROR_STATUS)
     def mirror_status(self, request: ops.MirrorStatusInput) -> None:
@@ -253,8 +337,8 @@ def _heartbeating() -> Iterator[None]:
     keeps Temporal told that the worker lives, so a worker killed mid-activity
     is noticed within the heartbeat timeout and the activity retried elsewhere.
     """
-    if not activity.in_activity():
-        yield
+    if not activity.in_activity() or activity.info().is_local:
+        yield  # a local activity's liveness is its workflow task's
         return
     stop = threading.Event()
     context = contextvars.copy_context()

@@ -35,8 +35,8 @@ def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
         if err.status != 404:
             raise
         return
-    if request.event is not None:
-        emit_event(cluster, ref, request.event)
+    for event in request.events:
+        emit_event(cluster, ref, event)
 
 
 def emit_event(cluster: Cluster, ref: TransactionRef, event: PhaseEvent) -> None:

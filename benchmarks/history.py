@@ -9,10 +9,16 @@ one bucket, so the buckets add up to the wall time even when activities overlap
 as that activity's work; otherwise one where an activity waits for a worker
 counts as activity scheduling; otherwise a workflow task being handed to the
 worker (dispatch) or run by it; otherwise a lease-wait timer.
+
+Local activities run inside a workflow task and leave only a marker with their
+completion time (the worker's clock, on the same machine here). Each is taken to
+have run from the previous one's completion (or the task's start) to its own, so
+a task's time is split between its local activities and the workflow code.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,8 +38,8 @@ CATEGORY = {
     ops.ACQUIRE_LEASES: "leases",
     ops.RELEASE_LEASES: "leases",
     ops.SNAPSHOT_TARGETS: "snapshots + dry-run",
-    ops.APPLY_CHANGE: "mutations",
-    ops.UNDO_CHANGE: "mutations",
+    ops.APPLY_CHANGES: "mutations",
+    ops.UNDO_CHANGES: "mutations",
     ops.MIRROR_STATUS: "status writes",
 }
 ACTIVITY_QUEUE = "Temporal: activity scheduling"
@@ -71,6 +77,7 @@ class ActivitySpan:
     outcome: str | None = None
     attempt: int = 1
     result: Payloads | None = None
+    local: bool = False
 
 
 @dataclass
@@ -156,6 +163,10 @@ def parse(workflow_id: str, events: list[HistoryEvent]) -> History:
             if wt_scheduled is not None:
                 history.workflow_tasks.append((wt_scheduled, wt_started or wt_scheduled, at))
                 wt_scheduled = wt_started = None
+        elif kind == _E.EVENT_TYPE_MARKER_RECORDED:
+            local = _local_activity(event, history)
+            if local is not None:
+                spans[event.event_id] = local
         elif kind == _E.EVENT_TYPE_TIMER_STARTED:
             timers[event.event_id] = at
         elif kind == _E.EVENT_TYPE_TIMER_FIRED:
@@ -165,6 +176,38 @@ def parse(workflow_id: str, events: list[HistoryEvent]) -> History:
             history.close, history.close_type = at, _CLOSE_TYPES[kind]
     history.activities = sorted(spans.values(), key=lambda s: s.scheduled)
     return history
+
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def _local_activity(event: HistoryEvent, history: History) -> ActivitySpan | None:
+    """A local activity's span, from its marker and the workflow task that ran it."""
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or not history.workflow_tasks:
+        return None
+    data = json.loads(attrs.details["data"].payloads[0].data)
+    done = data.get("complete_time") or {}
+    closed = done.get("seconds", 0) + done.get("nanos", 0) / 1e9
+    _scheduled, task_started, _completed = history.workflow_tasks[-1]
+    earlier = [
+        a.closed
+        for a in history.activities
+        if a.local and a.closed is not None and task_started <= a.closed <= closed
+    ]
+    began = max([task_started, *earlier])
+    span = ActivitySpan(
+        type=data.get("activity_type", "?"),
+        scheduled=began,
+        started=began,
+        closed=closed,
+        outcome="completed" if "result" in attrs.details else "failed",
+        attempt=int(data.get("attempt", 1)),
+        result=attrs.details["result"] if "result" in attrs.details else None,
+        local=True,
+    )
+    history.activities.append(span)
+    return span
 
 
 async def load(client: Client, workflow_id: str) -> History:

@@ -21,8 +21,8 @@ RESOLVE_TARGETS = "resolve_targets"
 ACQUIRE_LEASES = "acquire_leases"
 RELEASE_LEASES = "release_leases"
 SNAPSHOT_TARGETS = "snapshot_targets"
-APPLY_CHANGE = "apply_change"
-UNDO_CHANGE = "undo_change"
+APPLY_CHANGES = "apply_changes"
+UNDO_CHANGES = "undo_changes"
 MIRROR_STATUS = "mirror_status"
 
 #: The annotation Janus writes on every object it creates, updates or patches:
@@ -124,6 +124,11 @@ class Holder(_Model):
 class AcquireLeasesResult(_Model):
     acquired: list[str] = Field(description="Names of the leases we hold, in order.")
     blocked_by: Holder | None = None
+    renewed_at: datetime | None = Field(
+        default=None,
+        description="The worker's clock before the first write: every acquired lease "
+        "is valid for its duration from then.",
+    )
 
 
 class ReleaseLeasesInput(_Model):
@@ -160,12 +165,21 @@ class SnapshotResult(_Model):
 
 
 class ApplyInput(_Model):
+    """A run of consecutive changes to apply in order, within a time budget."""
+
     ref: TransactionRef
     identity: Identity
-    target: ResolvedTarget
-    snapshot: Snapshot
-    lease: LeaseRef
+    steps: list[tuple[ResolvedTarget, Snapshot]]
     lease_duration_seconds: int
+    leases_renewed_at: datetime | None = Field(
+        default=None,
+        description="When every lease was last renewed; a write well inside the lease's "
+        "duration needs no fencing request.",
+    )
+    budget_seconds: float = Field(
+        description="Stop after the change that crosses this, so progress and a cancel "
+        "are seen between batches."
+    )
 
 
 class ApplyResult(_Model):
@@ -174,15 +188,29 @@ class ApplyResult(_Model):
     already_applied: bool = False
 
 
+class StepFailure(_Model):
+    """Why a change in a batch failed: what the workflow raises for it."""
+
+    index: int
+    type: str
+    message: str
+    retryable: bool = Field(description="A passing fault: the change is tried again.")
+
+
+class ApplyBatchResult(_Model):
+    applied: list[ApplyResult] = Field(description="One per change applied, in order.")
+    failure: StepFailure | None = Field(
+        default=None, description="The change after the applied ones, when it failed."
+    )
+
+
 class UndoOutcome(enum.StrEnum):
     RESTORED = "Restored"
     NOTHING_TO_UNDO = "NothingToUndo"
     MODIFIED_BY_OTHERS = "ModifiedByOthers"
 
 
-class UndoInput(_Model):
-    ref: TransactionRef
-    identity: Identity
+class UndoStep(_Model):
     target: ResolvedTarget
     snapshot: Snapshot
     applied: ApplyResult | None = Field(
@@ -196,9 +224,25 @@ class UndoInput(_Model):
     )
 
 
+class UndoInput(_Model):
+    """Undos to run in the order given (the reverse of the commit), within a time budget."""
+
+    ref: TransactionRef
+    identity: Identity
+    steps: list[UndoStep]
+    budget_seconds: float
+
+
 class UndoResult(_Model):
     outcome: UndoOutcome
     message: str = ""
+
+
+class UndoBatchResult(_Model):
+    done: list[UndoResult] = Field(description="One per undo finished, in order.")
+    failure: StepFailure | None = Field(
+        default=None, description="The undo after the finished ones, when it failed."
+    )
 
 
 class PhaseEvent(_Model):
@@ -213,7 +257,7 @@ class PhaseEvent(_Model):
 class MirrorStatusInput(_Model):
     ref: TransactionRef
     status: TransactionStatus
-    event: PhaseEvent | None = None
+    events: list[PhaseEvent] = Field(default_factory=list)
 
 
 def marker_for(ref: TransactionRef, index: int) -> str:

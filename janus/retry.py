@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 
-from janus.operations import UNDO_CHANGE
+from janus.operations import UNDO_CHANGES
 
 
 class RetryRefused(Exception):
@@ -32,7 +32,7 @@ async def reset_point(client: Client, workflow_id: str) -> int:
         if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             continue
         scheduled = event.activity_task_scheduled_event_attributes
-        if scheduled.activity_type.name == UNDO_CHANGE:
+        if scheduled.activity_type.name == UNDO_CHANGES:
             return int(scheduled.workflow_task_completed_event_id)
     raise RetryRefused(
         f"workflow {workflow_id} never started a rollback: only a Failed transaction "

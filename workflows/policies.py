@@ -22,14 +22,20 @@ from janus.errors import NON_RETRYABLE
 LEASE_DURATION = timedelta(seconds=60)
 RENEW_EVERY = LEASE_DURATION / 3
 
-#: Transactions up to this many changes mirror their status after every step;
-#: larger ones at most once per PROGRESS_EVERY, so that history (each mirror
-#: carries the whole status) and API load grow linearly, not quadratically.
+#: Transactions up to this many changes mirror their status after every batch;
+#: larger ones at most once per PROGRESS_EVERY, so that history and API load
+#: grow linearly, not quadratically.
 MIRROR_EVERY_STEP_UP_TO = 50
 PROGRESS_EVERY = timedelta(seconds=2)
 
 #: Targets per snapshot activity; batches run concurrently.
 SNAPSHOT_BATCH = 50
+
+#: Changes per commit (and undo) activity, and the time after which one ends
+#: early: the workflow records each batch's results (the undo log) and shows
+#: progress between batches, and a cancel waits for at most one batch.
+MAX_BATCH = 100
+BATCH_BUDGET = timedelta(seconds=1)
 
 #: Activities heartbeat every few seconds while they run; a worker that dies
 #: mid-activity is noticed after this long, and the activity runs again elsewhere.
@@ -57,6 +63,21 @@ UNDO: dict[str, Any] = {
         maximum_attempts=25,
         non_retryable_error_types=NON_RETRYABLE,
     ),
+}
+
+
+#: Short steps (resolve, leases, snapshots, status) run as local activities: in
+#: the worker that runs the workflow task, recorded when the task completes, so
+#: they cost no round trip through the server. Each is idempotent, so one whose
+#: task is lost simply runs again; the first write is always a regular activity,
+#: scheduled only after the snapshots are recorded.
+LOCAL: dict[str, Any] = {
+    "start_to_close_timeout": FORWARD["start_to_close_timeout"],
+    "retry_policy": FORWARD["retry_policy"],
+}
+LOCAL_UNDO: dict[str, Any] = {
+    "start_to_close_timeout": UNDO["start_to_close_timeout"],
+    "retry_policy": UNDO["retry_policy"],
 }
 
 

@@ -19,6 +19,9 @@ from janus.models import (
     TransactionStatus,
 )
 
+#: Transactions up to this many changes show every item in their status.
+ITEMS_SHOWN_UP_TO = 1000
+
 
 class StatusBook:
     """Builds and updates a ``TransactionStatus``; every method is a small, named fact."""
@@ -63,17 +66,22 @@ class StatusBook:
 
     def prepared(self, index: int, resource_version: str) -> None:
         item = self.item(index)
-        item.prepared = True
         item.resource_version = resource_version
-        self._count()
+        if not item.prepared:
+            item.prepared = True
+            self.status.summary.prepared += 1
 
     def committed(self, index: int) -> None:
-        self.item(index).committed = True
-        self._count()
+        item = self.item(index)
+        if not item.committed:
+            item.committed = True
+            self.status.summary.committed += 1
 
     def rolled_back(self, index: int) -> None:
-        self.item(index).rolled_back = True
-        self._count()
+        item = self.item(index)
+        if not item.rolled_back:
+            item.rolled_back = True
+            self.status.summary.rolled_back += 1
 
     def failed(self, index: int, error: str) -> None:
         self.item(index).error = error
@@ -95,11 +103,14 @@ class StatusBook:
             )
         )
 
-    def _count(self) -> None:
-        items = self.status.items
-        self.status.summary = Summary(
-            total=len(items),
-            prepared=sum(i.prepared for i in items),
-            committed=sum(i.committed for i in items),
-            rolled_back=sum(i.rolled_back for i in items),
-        )
+    def visible(self) -> TransactionStatus:
+        """The status as the custom resource shows it.
+
+        Up to ITEMS_SHOWN_UP_TO changes, one item each; beyond, only the items that
+        carry an error, so a Transaction of thousands of changes still fits in one
+        object (the workflow's ``status`` query has them all)."""
+        total = len(self.status.items)
+        if total <= ITEMS_SHOWN_UP_TO:
+            return self.status
+        shown = [i for i in self.status.items if i.error]
+        return self.status.model_copy(update={"items": shown, "items_omitted": total - len(shown)})

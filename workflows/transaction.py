@@ -2,11 +2,13 @@
 
 Prepare takes a Lease per target in one canonical order (so two transactions can
 never wait on each other in a cycle), waiting with backoff up to ``lockTimeout``,
-then snapshots every target into the cluster. Commit walks the changes in spec
-order; for each it registers the undo *before* running the action, so an action
-whose result was lost to a crash is still undone. On a failure or a cancel the
-registered undos run in reverse, shielded from further cancellation. Every
-terminal phase releases every lease.
+then snapshots every target into the cluster. These short steps are local
+activities: they cost no round trip through the server, and they are recorded
+before the first write is scheduled. Commit walks the changes in spec order, in
+batches; it registers the undo of every change of a batch *before* running it,
+so an action whose result was lost to a crash is still undone. On a failure or a
+cancel the registered undos run in reverse, shielded from further cancellation.
+Every terminal phase releases every lease.
 
 The workflow is deterministic: all I/O is in activities, called by name with the
 models of ``janus.operations``; time is ``workflow.now()``.
@@ -34,8 +36,12 @@ with workflow.unsafe.imports_passed_through():
         parse_duration,
     )
     from workflows.policies import (
+        BATCH_BUDGET,
         FORWARD,
         LEASE_DURATION,
+        LOCAL,
+        LOCAL_UNDO,
+        MAX_BATCH,
         MIRROR_EVERY_STEP_UP_TO,
         PROGRESS_EVERY,
         RENEW_EVERY,
@@ -68,7 +74,9 @@ class TransactionWorkflow:
         self._undos: list[_Undo] = []
         self._held: list[ops.LeaseRef] = []
         self._last_renewal: datetime | None = None
+        self._renewed_at: datetime | None = None
         self._last_mirror: datetime | None = None
+        self._events: list[ops.PhaseEvent] = []
 
     @workflow.query
     def status(self) -> TransactionStatus | None:
@@ -81,7 +89,9 @@ class TransactionWorkflow:
         self._deadline = (
             workflow.now() + parse_duration(txn.spec.timeout) if txn.spec.timeout else None
         )
-        await self._enter(Phase.PREPARING, "Taking leases and snapshotting targets")
+        await self._enter(
+            Phase.PREPARING, "Taking leases and snapshotting targets", mirror=not self._small
+        )
         try:
             await self._prepare()
             await self._commit()
@@ -99,19 +109,19 @@ class TransactionWorkflow:
     # -- prepare ---------------------------------------------------------------
 
     async def _prepare(self) -> None:
-        resolved: ops.ResolveResult = await workflow.execute_activity(
+        resolved: ops.ResolveResult = await workflow.execute_local_activity(
             ops.RESOLVE_TARGETS,
             ops.ResolveInput(ref=self._txn.ref, spec=self._txn.spec, withheld=self._txn.withheld),
             result_type=ops.ResolveResult,
             summary=f"resolve {len(self._txn.spec.changes)} targets through discovery",
-            **FORWARD,
+            **LOCAL,
         )
         self._targets = resolved.targets
         for target in self._targets:
             self.book.set_target(target.index, target.key())
         await self._acquire_all_leases()
         await self._snapshot_all()
-        await self._enter(Phase.PREPARED, f"Prepared {len(self._targets)} changes")
+        await self._enter(Phase.PREPARED, f"Prepared {len(self._targets)} changes", mirror=False)
 
     def _lease_order(self) -> list[ops.LeaseRef]:
         """The canonical order every transaction takes leases in."""
@@ -153,7 +163,7 @@ class TransactionWorkflow:
     async def _acquire(
         self, leases: list[ops.LeaseRef], *, summary: str
     ) -> ops.AcquireLeasesResult:
-        result: ops.AcquireLeasesResult = await workflow.execute_activity(
+        result: ops.AcquireLeasesResult = await workflow.execute_local_activity(
             ops.ACQUIRE_LEASES,
             ops.AcquireLeasesInput(
                 holder=self._txn.ref.holder_identity(),
@@ -162,9 +172,11 @@ class TransactionWorkflow:
             ),
             result_type=ops.AcquireLeasesResult,
             summary=summary,
-            **FORWARD,
+            **LOCAL,
         )
         self._last_renewal = workflow.now()
+        if result.renewed_at is not None:
+            self._renewed_at = result.renewed_at
         return result
 
     def _note_leases(self, acquired: list[str]) -> None:
@@ -183,16 +195,17 @@ class TransactionWorkflow:
             for snap in result.snapshots:
                 self._snapshots[snap.index] = snap
                 self.book.prepared(snap.index, snap.resource_version)
-        await self._mirror()
+        if not self._small:
+            await self._mirror()
 
     async def _snapshot(self, batch: list[ops.ResolvedTarget]) -> ops.SnapshotResult:
         first, last = batch[0].index, batch[-1].index
-        result: ops.SnapshotResult = await workflow.execute_activity(
+        result: ops.SnapshotResult = await workflow.execute_local_activity(
             ops.SNAPSHOT_TARGETS,
             ops.SnapshotInput(ref=self._txn.ref, identity=self._identity(), targets=batch),
             result_type=ops.SnapshotResult,
             summary=f"snapshot and dry-run changes {first}..{last}",
-            **FORWARD,
+            **LOCAL,
         )
         return result
 
@@ -200,58 +213,78 @@ class TransactionWorkflow:
 
     async def _commit(self) -> None:
         await self._enter(Phase.COMMITTING, f"Committing {len(self._targets)} changes")
-        for target in self._targets:
+        position = 0
+        while position < len(self._targets):
             self._check_deadline()
             await self._renew_if_due()
-            undo = _Undo(target=target, snapshot=self._snapshots[target.index])
-            self._undos.append(undo)  # registered before the action: a lost result is undone too
-            undo.applied = await self._settled(self._apply(target), undo)
-            self.book.committed(target.index)
-            self.book.note(
-                f"Committed {len(self._undos)}/{len(self._targets)}: {target.describe()}"
-            )
-            await self._progress()
+            batch = [
+                _Undo(target=t, snapshot=self._snapshots[t.index])
+                for t in self._targets[position : position + MAX_BATCH]
+            ]
+            self._undos.extend(batch)  # registered before the action: a lost result is undone too
+            result = await self._settled(self._apply(batch), batch)
+            position += len(result.applied)
+            self.book.note(f"Committed {position}/{len(self._targets)}")
+            if result.failure is not None and not result.failure.retryable:
+                raise ApplicationError(
+                    result.failure.message,
+                    result.failure.index,
+                    type=result.failure.type,
+                    non_retryable=True,
+                )
+            await self._progress(more=position < len(self._targets))
 
-    async def _apply(self, target: ops.ResolvedTarget) -> ops.ApplyResult:
-        lease = ops.LeaseRef(
-            name=target.lease_name, namespace=target.lease_namespace, target=target.key()
-        )
-        result: ops.ApplyResult = await workflow.execute_activity(
-            ops.APPLY_CHANGE,
+    async def _apply(self, batch: list[_Undo]) -> ops.ApplyBatchResult:
+        first, last = batch[0].target, batch[-1].target
+        result: ops.ApplyBatchResult = await workflow.execute_activity(
+            ops.APPLY_CHANGES,
             ops.ApplyInput(
                 ref=self._txn.ref,
                 identity=self._identity(),
-                target=target,
-                snapshot=self._snapshots[target.index],
-                lease=lease,
+                steps=[(u.target, u.snapshot) for u in batch],
                 lease_duration_seconds=int(LEASE_DURATION.total_seconds()),
+                leases_renewed_at=self._renewed_at,
+                budget_seconds=BATCH_BUDGET.total_seconds(),
             ),
-            result_type=ops.ApplyResult,
-            summary=target.describe(),
+            result_type=ops.ApplyBatchResult,
+            summary=first.describe() if first is last else f"changes {first.index}..{last.index}",
             **FORWARD,
         )
         return result
 
     async def _settled(
-        self, write: Coroutine[Any, Any, ops.ApplyResult], undo: _Undo
-    ) -> ops.ApplyResult:
-        """Let a write finish even when cancelled, so its undo never races it.
+        self, write: Coroutine[Any, Any, ops.ApplyBatchResult], batch: list[_Undo]
+    ) -> ops.ApplyBatchResult:
+        """Let a batch of writes finish even when cancelled, so no undo races them.
 
-        A cancel arriving mid-write is re-raised once the write has settled, with
-        its result recorded for the undo.
+        A cancel arriving mid-batch is re-raised once the batch has settled, with
+        its results recorded for the undos.
         """
         task = asyncio.ensure_future(write)
         try:
-            return await asyncio.shield(task)
+            result = await asyncio.shield(task)
         except ActivityError:
-            undo.failed = True
+            batch[0].failed = True  # the rest: outcome unknown, undone by their markers
             raise
         except asyncio.CancelledError:
             try:
-                undo.applied = await task
+                self._record(batch, await task)
             except ActivityError:
-                undo.failed = True
+                batch[0].failed = True
             raise
+        self._record(batch, result)
+        return result
+
+    def _record(self, batch: list[_Undo], result: ops.ApplyBatchResult) -> None:
+        """Keep each applied change's result for its undo; forget the changes never tried."""
+        for undo, applied in zip(batch, result.applied, strict=False):
+            undo.applied = applied
+            self.book.committed(undo.target.index)
+        tried = len(result.applied)
+        if result.failure is not None and not result.failure.retryable:
+            batch[tried].failed = True
+            tried += 1
+        del self._undos[len(self._undos) - len(batch) + tried :]
 
     def _check_deadline(self) -> None:
         if self._deadline and workflow.now() > self._deadline:
@@ -279,7 +312,9 @@ class TransactionWorkflow:
     async def _abort(self, err: BaseException) -> None:
         reason = "cancelled by request" if is_cancellation(err) else failure_text(err)
         self._blame(err)
-        await self._enter(Phase.ROLLING_BACK, f"Rolling back: {reason}", warning=True)
+        await self._enter(
+            Phase.ROLLING_BACK, f"Rolling back: {reason}", warning=True, mirror=bool(self._undos)
+        )
         blocked = await self._run_undos()
         await self._release_leases()
         if blocked:
@@ -305,36 +340,63 @@ class TransactionWorkflow:
 
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
-        for undo in reversed(self._undos):
+        pending = list(reversed(self._undos))
+        while pending:
             await self._keep_leases()
-            problem = await self._undo(undo)
-            if problem:
-                blocked.append(problem)
-            await self._progress()
+            batch = pending[:MAX_BATCH]
+            try:
+                result = await self._undo(batch)
+            except ActivityError as err:
+                blocked.append(self._undo_failed(batch[0], failure_text(err)))
+                pending = pending[1:]
+                continue
+            for undo, outcome in zip(batch, result.done, strict=False):
+                problem = self._undone(undo, outcome)
+                if problem:
+                    blocked.append(problem)
+            done = len(result.done)
+            failure = result.failure
+            if failure is not None and not failure.retryable:
+                blocked.append(self._undo_failed(batch[done], failure.message))
+                done += 1
+            pending = pending[done:]
+            await self._progress(more=bool(pending))
         return blocked
 
-    async def _undo(self, undo: _Undo) -> str | None:
-        """Run one undo; return what blocked it, or None when the target is back."""
+    async def _undo(self, batch: list[_Undo]) -> ops.UndoBatchResult:
+        first, last = batch[0].target, batch[-1].target
+        result: ops.UndoBatchResult = await workflow.execute_activity(
+            ops.UNDO_CHANGES,
+            ops.UndoInput(
+                ref=self._txn.ref,
+                identity=self._identity(),
+                steps=[
+                    ops.UndoStep(
+                        target=u.target,
+                        snapshot=u.snapshot,
+                        applied=u.applied,
+                        action_failed=u.failed and u.applied is None,
+                    )
+                    for u in batch
+                ],
+                budget_seconds=BATCH_BUDGET.total_seconds(),
+            ),
+            result_type=ops.UndoBatchResult,
+            summary=f"undo {first.describe()}"
+            if first is last
+            else f"undo changes {first.index}..{last.index}",
+            **UNDO,
+        )
+        return result
+
+    def _undo_failed(self, undo: _Undo, reason: str) -> str:
+        text = f"undo of {undo.target.describe()} failed: {reason}"
+        self.book.failed(undo.target.index, text)
+        return text
+
+    def _undone(self, undo: _Undo, result: ops.UndoResult) -> str | None:
+        """Record one undo; return what blocked it, or None when the target is back."""
         index = undo.target.index
-        try:
-            result: ops.UndoResult = await workflow.execute_activity(
-                ops.UNDO_CHANGE,
-                ops.UndoInput(
-                    ref=self._txn.ref,
-                    identity=self._identity(),
-                    target=undo.target,
-                    snapshot=undo.snapshot,
-                    applied=undo.applied,
-                    action_failed=undo.failed and undo.applied is None,
-                ),
-                result_type=ops.UndoResult,
-                summary=f"undo {undo.target.describe()}",
-                **UNDO,
-            )
-        except ActivityError as err:
-            text = f"undo of {undo.target.describe()} failed: {failure_text(err)}"
-            self.book.failed(index, text)
-            return text
         if result.outcome == ops.UndoOutcome.MODIFIED_BY_OTHERS:
             text = f"{undo.target.describe()}: {result.message}"
             self.book.failed(index, result.message)
@@ -371,13 +433,13 @@ class TransactionWorkflow:
         if not self._targets:
             return
         try:
-            await workflow.execute_activity(
+            await workflow.execute_local_activity(
                 ops.RELEASE_LEASES,
                 ops.ReleaseLeasesInput(
                     holder=self._txn.ref.holder_identity(), leases=self._lease_order()
                 ),
                 summary=f"release {len(self._targets)} leases",
-                **UNDO,
+                **LOCAL_UNDO,
             )
         except ActivityError as err:
             workflow.logger.warning(
@@ -385,16 +447,22 @@ class TransactionWorkflow:
             )
         self._held = []
 
-    async def _enter(self, phase: Phase, message: str, *, warning: bool = False) -> None:
+    async def _enter(
+        self, phase: Phase, message: str, *, warning: bool = False, mirror: bool = True
+    ) -> None:
+        """Enter a phase: status, search attribute, an Event; mirrored now unless
+        another phase follows at once (then both are shown by its mirror)."""
         self.book.enter(phase, message, now=workflow.now())
         self._conditions_for(phase, message)
         workflow.upsert_search_attributes(
             [search_attributes.TRANSACTION_PHASE.value_set(phase.value)]
         )
         workflow.set_current_details(f"**{phase.value}**: {message}")
-        await self._mirror(
+        self._events.append(
             ops.PhaseEvent(phase=phase, reason=phase.value, message=message, warning=warning)
         )
+        if mirror:
+            await self._mirror()
 
     def _conditions_for(self, phase: Phase, message: str) -> None:
         now = workflow.now()
@@ -408,32 +476,40 @@ class TransactionWorkflow:
                 "RolledBack", phase == Phase.ROLLED_BACK, phase.value, message, now=now
             )
 
-    async def _mirror(self, event: ops.PhaseEvent | None = None) -> None:
-        """Show the status on the Transaction. Never a reason to stop the saga: a
-        status that could not be written is written whole by the next mirror; the
-        terminal one is retried as long as an undo would be."""
+    async def _mirror(self) -> None:
+        """Show the status (and the Events of the phases entered since the last
+        mirror) on the Transaction. Never a reason to stop the saga: a status that
+        could not be written is written whole by the next mirror; the terminal one
+        is retried as long as an undo would be."""
         self._last_mirror = workflow.now()
         phase = self.book.status.phase
+        events, self._events = self._events, []
         try:
-            await workflow.execute_activity(
+            await workflow.execute_local_activity(
                 ops.MIRROR_STATUS,
-                ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.status, event=event),
+                ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.visible(), events=events),
                 summary=f"status: {phase.value}",
-                **(UNDO if phase.terminal or phase == Phase.ROLLING_BACK else FORWARD),
+                **(LOCAL_UNDO if phase.terminal or phase == Phase.ROLLING_BACK else LOCAL),
             )
         except ActivityError as err:
             if is_cancellation(err):
                 raise
+            self._events = events + self._events
             workflow.logger.warning("mirroring status failed: %s", failure_text(err))
 
-    async def _progress(self) -> None:
-        """Mirror per-step progress: every step of a small transaction; for a large
-        one at most once per PROGRESS_EVERY, so history and API load stay bounded
-        (phase changes are always mirrored)."""
+    async def _progress(self, *, more: bool) -> None:
+        """Mirror progress between batches: after each one for a small transaction;
+        for a large one at most once per PROGRESS_EVERY, so history and API load
+        stay bounded. After the last batch the next phase's mirror shows it."""
+        if not more:
+            return
         now = workflow.now()
-        small = len(self._targets) <= MIRROR_EVERY_STEP_UP_TO
-        if small or self._last_mirror is None or now - self._last_mirror >= PROGRESS_EVERY:
+        if self._small or self._last_mirror is None or now - self._last_mirror >= PROGRESS_EVERY:
             await self._mirror()
+
+    @property
+    def _small(self) -> bool:
+        return len(self._txn.spec.changes) <= MIRROR_EVERY_STEP_UP_TO
 
     def _identity(self) -> ops.Identity:
         return ops.Identity(

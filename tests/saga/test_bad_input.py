@@ -22,7 +22,6 @@ ADMISSION_CASES: dict[str, tuple[dict[str, Any], str]] = {
         transaction("x", change("ConfigMap", "present", "Patch")),
         "content is required for Create, Update and Patch",
     ),
-    "duplicate targets": (transaction("x", PATCH, PATCH), "two changes have the same target"),
     "invalid lockTimeout": (transaction("x", PATCH, lockTimeout="5 minutes"), "lockTimeout"),
     "missing name": (
         transaction("x", {"target": {"apiVersion": "v1", "kind": "ConfigMap"}, "type": "Delete"}),
@@ -34,8 +33,8 @@ ADMISSION_CASES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "no changes": (transaction("x"), "spec.changes: Invalid value"),
     "too many changes": (
-        transaction("x", *[change("ConfigMap", f"c{i}", "Delete") for i in range(1001)]),
-        "must have at most 1000 items",
+        transaction("x", *[change("ConfigMap", f"c{i}", "Delete") for i in range(5001)]),
+        "must have at most 5000 items",
     ),
 }
 
@@ -80,6 +79,10 @@ WORKFLOW_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "target in another namespace": (
         change("ConfigMap", "present", "Patch", {"data": {"k": "v"}}, namespace="kube-system"),
         "outside the Transaction's namespace",
+    ),
+    "duplicate targets": (
+        change("ConfigMap", "present-too", "Patch", {"data": {"k": "v"}}),
+        "spec.changes[0] and spec.changes[1] both target v1 ConfigMap",
     ),
     "content the apiserver rejects": (
         change("ConfigMap", "present", "Patch", {"data": {"bad key!": "v"}}),

@@ -88,6 +88,15 @@ async def test_update_then_fail_restores_the_object(harness: Harness) -> None:
     assert after.metadata.annotations == before.metadata.annotations
 
 
+# A commit of 40 small creates takes well under a second; a short delay before
+# each change (which also ends the batch there) keeps it going long enough to
+# cancel in the middle.
+SLOW_COMMIT = pytest.mark.worker(
+    delays=[Fault.parse(f"apply:{i}:before:0.1s@cancel-me") for i in range(40)]
+)
+
+
+@SLOW_COMMIT
 async def test_cancel_mid_commit_rolls_back(harness: Harness) -> None:
     creates = [
         change("ConfigMap", f"item-{i:02d}", "Create", {"data": {"i": str(i)}}) for i in range(40)
