@@ -12,6 +12,7 @@ and the verb of its undo. A refusal names the verb, the resource and whom.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kubernetes import client as k8s
@@ -28,6 +29,10 @@ VERBS: dict[ChangeType, tuple[str, str]] = {
     ChangeType.PATCH: ("patch", "update"),
     ChangeType.DELETE: ("delete", "create"),
 }
+
+
+#: Access reviews in flight at once for one transaction.
+PARALLEL_REVIEWS = 8
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,14 @@ class AccessCheck:
 
     def require(self, targets: Iterable[ResolvedTarget]) -> None:
         """Raise ``Forbidden`` naming the first step a target's change may not take."""
+        targets = list(targets)
+        self._ask_all(
+            _Ask(_group(t), t.resource, t.namespace, verb, None)
+            for t in targets
+            for verb, _why in needed(t)
+        )
         for target in targets:
-            group = target.api_version.split("/")[0] if "/" in target.api_version else ""
+            group = _group(target)
             for verb, why in needed(target):
                 if not self._allowed(group, target.resource, target.namespace, verb, target.name):
                     raise Forbidden(
@@ -92,6 +103,15 @@ class AccessCheck:
             return True
         return verb != "create" and self._ask(_Ask(group, resource, namespace, verb, name))
 
+    def _ask_all(self, asks: Iterable[_Ask]) -> None:
+        """Ask the namespace-wide questions at once: a handful of round trips, not one
+        after another."""
+        distinct = [a for a in dict.fromkeys(asks) if a not in self._answers]
+        if len(distinct) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(distinct), PARALLEL_REVIEWS)) as pool:
+            list(pool.map(self._ask, distinct))
+
     def _ask(self, ask: _Ask) -> bool:
         if ask not in self._answers:
             review = k8s.V1SelfSubjectAccessReview(
@@ -109,6 +129,10 @@ class AccessCheck:
                 answer = self.api.create_self_subject_access_review(review)
             self._answers[ask] = bool(answer.status and answer.status.allowed)
         return self._answers[ask]
+
+
+def _group(target: ResolvedTarget) -> str:
+    return target.api_version.split("/")[0] if "/" in target.api_version else ""
 
 
 def _resource(group: str, resource: str) -> str:

@@ -166,6 +166,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
                     "NOT MET",
                 )
             )
+        at_size = {r["mode"]: r for r in scale["runs"] if r["changes"] >= TARGET_SIZE}
+        if at_size:
+            out.append(_large_target(at_size))
         admitted = [r for block, _ in blocks for r in block["runs"] if r.get("admitted", True)]
         peaks = [r["worker_peak_rss_bytes"] for r in admitted if r.get("worker_peak_rss_bytes")]
         if peaks:
@@ -199,6 +202,28 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 )
             )
     return out
+
+
+def _large_target(runs: dict[str, dict[str, Any]]) -> Target:
+    """The largest transaction: both modes end as expected; object and history sizes."""
+    parts = []
+    for mode in ("commit", "rollback"):
+        r = runs.get(mode)
+        if r is None:
+            parts.append(f"{mode}: not run")
+            continue
+        parts.append(
+            f"{mode}: {r['phase']} in {r['seconds']:.0f} s, history "
+            f"{r['history_size_bytes'] / 2**20:.1f} MiB"
+        )
+    ok = all(runs.get(m, {}).get("ok") for m in ("commit", "rollback"))
+    return Target(
+        f"{TARGET_SIZE:,}-change transaction commits and rolls back",
+        "commits, rolls back",
+        "; ".join(parts),
+        "-",
+        _verdict(ok),
+    )
 
 
 def _per_change_target(

@@ -192,7 +192,7 @@ class TransactionStatus(_Model):
         default=0,
         alias="itemsOmitted",
         description="Items not listed (a large transaction lists only those with an error); "
-        "`janus status` and the workflow's status query show every one.",
+        "the workflow's `status` query shows every one.",
     )
     conditions: list[Condition] = Field(default_factory=list)
     started_at: datetime | None = Field(default=None, alias="startedAt")

@@ -35,10 +35,21 @@ def render(namespace: str, name: str, status: TransactionStatus | None) -> str:
         "",
         f"Changes ({_counts(status)}):",
         *(f"  {line}" for item in status.items for line in _item(item, status.phase)),
+        _omitted(status),
         "",
         *_links(status),
     ]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _omitted(status: TransactionStatus) -> str | None:
+    if not status.items_omitted:
+        return None
+    query = f"temporal workflow query --type status --workflow-id {status.workflow_id}"
+    return (
+        f"  … and {status.items_omitted} more without an error, not listed in the status "
+        f"of a transaction this large; every one: {query}"
+    )
 
 
 def _timing(status: TransactionStatus) -> str | None:

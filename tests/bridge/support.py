@@ -177,16 +177,19 @@ class Janus:
             env["JANUS_TEMPORAL_UI"] = self.endpoints.ui_url
         return env
 
-    def worker(self, *args: str) -> JanusProcess:
-        return self._start("worker", list(args)).wait_ready()
+    def worker(self, *args: str, env: dict[str, str] | None = None) -> JanusProcess:
+        """A worker; ``env`` adds settings, e.g. the test seams (``JANUS_DELAYS``)."""
+        return self._start("worker", list(args), env).wait_ready()
 
     def bridge(self, *args: str, ready: bool = True) -> JanusProcess:
         process = self._start("bridge", [*FAST_ELECTION, *args])
         return process.wait_ready() if ready else process
 
-    def _start(self, role: str, args: list[str]) -> JanusProcess:
+    def _start(
+        self, role: str, args: list[str], env: dict[str, str] | None = None
+    ) -> JanusProcess:
         log = self.logs / f"{role}-{len(self.started)}.log"
-        process = JanusProcess(role, args, self.env(role), log).start()
+        process = JanusProcess(role, args, {**self.env(role), **(env or {})}, log).start()
         self.started.append(process)
         return process
 

@@ -27,6 +27,11 @@ from tests.bridge.support import (
 )
 
 CHANGES = 40
+#: 40 small creates commit in well under a second; a short delay before each
+#: (which also ends the commit batch there) leaves time to delete mid-flight.
+SLOW_COMMIT = {
+    "JANUS_DELAYS": ",".join(f"apply:{i}:before:0.1s@many" for i in range(CHANGES)),
+}
 GC_TIMEOUT = 60.0
 
 
@@ -54,7 +59,7 @@ def wait_until_gone(what: str, lister: Any) -> None:
 async def test_delete_mid_flight_rolls_back_and_leaves_nothing(
     janus: Janus, namespace: str, kube_api: ApiClient, temporal_client: Client
 ) -> None:
-    janus.worker()
+    janus.worker(env=SLOW_COMMIT)
     janus.bridge()
     names = [f"many-{i}" for i in range(CHANGES)]
     manifest = config_map_transaction("many", *names)

@@ -43,6 +43,10 @@ from tests.reliability.worker_process import WorkerProcess, Zygote
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, transaction
 
 CHANGES = 30
+#: 30 small creates commit in well under a second; a short delay before each
+#: (which also ends the commit batch there) keeps the commit going through the
+#: restart.
+SLOW_COMMIT = ",".join(f"apply:{i}:before:0.2s@survivor" for i in range(CHANGES))
 READY_TIMEOUT = 180.0
 
 
@@ -152,7 +156,11 @@ async def world(
         await asyncio.to_thread(install, api)
     temporal = await connect(endpoints.temporal_address)
     queue = f"restarts-{os.urandom(4).hex()}"
-    env = {"KUBECONFIG": str(endpoints.kubeconfig), "TEMPORAL_ADDRESS": endpoints.temporal_address}
+    env = {
+        "KUBECONFIG": str(endpoints.kubeconfig),
+        "TEMPORAL_ADDRESS": endpoints.temporal_address,
+        "JANUS_DELAYS": SLOW_COMMIT,
+    }
     worker = WorkerProcess(zygote, queue, tmp_path / "worker.log", env).start()
     await worker.ready()
     yield control, endpoints, api, temporal, worker, queue
