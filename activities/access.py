@@ -12,12 +12,12 @@ and the verb of its undo. A refusal names the verb, the resource and whom.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kubernetes import client as k8s
 
 from activities.cluster import Cluster, api_errors
+from activities.parallel import side_by_side
 from janus.errors import Forbidden, InvalidTransaction
 from janus.models import ChangeType
 from janus.operations import Identity, ResolvedTarget
@@ -29,10 +29,6 @@ VERBS: dict[ChangeType, tuple[str, str]] = {
     ChangeType.PATCH: ("patch", "update"),
     ChangeType.DELETE: ("delete", "create"),
 }
-
-
-#: Access reviews in flight at once for one transaction.
-PARALLEL_REVIEWS = 8
 
 
 @dataclass(frozen=True)
@@ -106,11 +102,7 @@ class AccessCheck:
     def _ask_all(self, asks: Iterable[_Ask]) -> None:
         """Ask the namespace-wide questions at once: a handful of round trips, not one
         after another."""
-        distinct = [a for a in dict.fromkeys(asks) if a not in self._answers]
-        if len(distinct) < 2:
-            return
-        with ThreadPoolExecutor(max_workers=min(len(distinct), PARALLEL_REVIEWS)) as pool:
-            list(pool.map(self._ask, distinct))
+        side_by_side(self._ask, [a for a in dict.fromkeys(asks) if a not in self._answers])
 
     def _ask(self, ask: _Ask) -> bool:
         if ask not in self._answers:

@@ -168,9 +168,32 @@ def replacement(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, An
 
 
 def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> ApplyResult:
-    """Run the action once, guarded by the target's resourceVersion."""
+    """Run the action once, guarded by the target's resourceVersion.
+
+    The first try writes at once, preconditioned on the snapshot's resourceVersion
+    (a Create on the object's absence): when nobody wrote since the snapshot,
+    that is the only request. A conflict or a missing object means someone did,
+    or an earlier attempt of ours: then read the target and decide.
+    """
+    marker = marker_for(ref, access.target.index)
+    try:
+        with api_errors(access.target.describe(), rejected=ChangeRejected, expected=(404, 409)):
+            written = access.write(
+                action_body(access.target, access.content, marker, snap.resource_version),
+                rv=snap.resource_version,
+                uid=snap.uid,
+            )
+    except ApiException as err:
+        if err.status not in (404, 409):
+            raise
+        return _apply_after_reading(access, marker, snap)
+    return _result(written)
+
+
+def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> ApplyResult:
+    """The target moved since the snapshot: our own earlier write, a status update
+    (the action is still due), or someone else's change (a conflict)."""
     target = access.target
-    marker = marker_for(ref, target.index)
     current = access.read()
     if current is not None and marker_of(current) == marker:
         return _result(current, already_applied=True)

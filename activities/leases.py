@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors, translate
+from activities.parallel import side_by_side
 from janus.errors import JanusError, LeaseLost
 from janus.operations import (
     AcquireLeasesInput,
@@ -22,6 +23,7 @@ from janus.operations import (
     Holder,
     LeaseRef,
     ReleaseLeasesInput,
+    ResolvedTarget,
 )
 from janus.wire import micro_time
 
@@ -179,3 +181,53 @@ class LeaseKeeper:
                 self._release(ref, holder)
                 return
             raise
+
+
+#: The part of a lease's duration, from its last renewal, during which a write
+#: is fenced by reading the lease; after it, by renewing it. The rest is margin
+#: for clocks that disagree between workers.
+FENCE_BY_READING_FOR = 0.5
+
+
+class Fence:
+    """Write to a target only while its lease is ours.
+
+    Well inside the duration of the last renewal no other transaction can take
+    a lease, so reading it is enough (it catches a takeover by hand); the
+    batch's leases are read together before its first write. Near the end of
+    the duration each write renews its lease first."""
+
+    def __init__(
+        self,
+        keeper: LeaseKeeper,
+        holder: str,
+        targets: list[ResolvedTarget],
+        *,
+        renewed_at: datetime | None,
+        duration_seconds: int,
+    ) -> None:
+        self.keeper, self.holder, self.duration = keeper, holder, duration_seconds
+        reading_for = timedelta(seconds=duration_seconds * FENCE_BY_READING_FOR)
+        self.fresh = renewed_at is not None and _now() < renewed_at + reading_for
+        self._lost: dict[int, LeaseLost] = {}
+        if self.fresh:
+            for target, lost in zip(targets, side_by_side(self._check, targets), strict=True):
+                if lost is not None:
+                    self._lost[target.index] = lost
+
+    def before_write(self, target: ResolvedTarget) -> None:
+        if not self.fresh:
+            self.keeper.ensure_held(_lease_of(target), self.holder, self.duration)
+        elif target.index in self._lost:
+            raise self._lost[target.index]
+
+    def _check(self, target: ResolvedTarget) -> LeaseLost | None:
+        try:
+            self.keeper.check_held(_lease_of(target), self.holder)
+        except LeaseLost as lost:
+            return lost
+        return None
+
+
+def _lease_of(target: ResolvedTarget) -> LeaseRef:
+    return LeaseRef(name=target.lease_name, namespace=target.lease_namespace, target=target.key())

@@ -24,8 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -34,7 +33,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities import changes, redact, resolve, status
 from activities.cluster import Cluster
 from activities.content import TransactionContent
-from activities.leases import LeaseKeeper
+from activities.leases import Fence, LeaseKeeper
+from activities.parallel import side_by_side
 from activities.snapshots import SnapshotStore
 from janus import operations as ops
 from janus.config import Fault, FaultOperation, FaultPoint, WorkerSettings
@@ -51,14 +51,6 @@ logger = logging.getLogger(__name__)
 #: few of these: a worker that dies mid-activity is noticed in seconds, not at
 #: the end of the start-to-close timeout.
 HEARTBEAT_EVERY = 2.0
-
-#: Leases released at once by one transaction.
-PARALLEL_RELEASES = 8
-
-#: The part of a lease's duration, from its last renewal, during which a write
-#: is fenced by reading the lease; after it, by renewing it. The rest is margin
-#: for clocks that disagree between workers.
-FENCE_BY_READING_FOR = 0.5
 
 
 def is_secret(target: ops.ResolvedTarget) -> bool:
@@ -125,30 +117,27 @@ class TransactionActivities:
             self.leases.release(ops.ReleaseLeasesInput(holder=request.holder, leases=[lease]))
             self._fault("release", ref, position, FaultPoint.AFTER)
 
-        def work() -> None:
-            if len(request.leases) < 2:
-                for position in range(len(request.leases)):
-                    one(position)
-                return
-            workers = min(len(request.leases), PARALLEL_RELEASES)
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(one, range(len(request.leases))))
-
-        self._run(work)
+        self._run(lambda: side_by_side(one, range(len(request.leases))))
 
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
+        def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> dict[str, Any] | None:
+            target, content = step
+            with about_change(target.index):
+                self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
+                access = changes.TargetAccess(self.cluster, request.identity, target, content)
+                current = access.read()
+                changes.verify_and_dry_run(access, current)
+            return current
+
         def work() -> ops.SnapshotResult:
-            states: list[tuple[int, bool, dict[str, Any] | None]] = []
             contents = TransactionContent(self.cluster, request.ref)
-            for target in request.targets:
-                with about_change(target.index):
-                    self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                    content = contents.of(target)
-                    access = changes.TargetAccess(self.cluster, request.identity, target, content)
-                    current = access.read()
-                    changes.verify_and_dry_run(access, current)
-                states.append((target.index, is_secret(target), current))
+            steps = [(t, contents.of(t)) for t in request.targets]
+            currents = side_by_side(look, steps)
+            states = [
+                (t.index, is_secret(t), current)
+                for t, current in zip(request.targets, currents, strict=True)
+            ]
             result = ops.SnapshotResult(snapshots=self.snapshots.save(request.ref, states))
             for target in request.targets:
                 self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
@@ -159,11 +148,18 @@ class TransactionActivities:
     @activity.defn(name=ops.APPLY_CHANGES)
     def apply_changes(self, request: ops.ApplyInput) -> ops.ApplyBatchResult:
         contents = TransactionContent(self.cluster, request.ref)
+        fence = Fence(
+            self.leases,
+            request.ref.holder_identity(),
+            [t for t, _s in request.steps],
+            renewed_at=request.leases_renewed_at,
+            duration_seconds=request.lease_duration_seconds,
+        )
 
         def one(step: tuple[ops.ResolvedTarget, ops.Snapshot]) -> ops.ApplyResult:
             target, snapshot = step
             self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
-            self._fence(request, target)
+            fence.before_write(target)
             access = changes.TargetAccess(
                 self.cluster, request.identity, target, contents.of(target)
             )
@@ -256,23 +252,6 @@ class TransactionActivities:
                     index=index, type=type(err).__name__, message=message, retryable=True
                 )
         return done, None
-
-    def _fence(self, request: ops.ApplyInput, target: ops.ResolvedTarget) -> None:
-        """Write only while the target's lease is ours.
-
-        Well inside the duration of the last renewal, reading the lease is enough
-        (only a takeover by hand could change it); near its end, renew it."""
-        lease = ops.LeaseRef(
-            name=target.lease_name, namespace=target.lease_namespace, target=target.key()
-        )
-        holder = request.ref.holder_identity()
-        renewed = request.leases_renewed_at
-        reading_for = timedelta(seconds=request.lease_duration_seconds * FENCE_BY_READING_FOR)
-        fresh = renewed is not None and datetime.now(UTC) < renewed + reading_for
-        if fresh:
-            self.leases.check_held(lease, holder)
-        else:
-            self.leases.ensure_held(lease, holder, request.lease_duration_seconds)
 
     @activity.defn(name=ops.MIRROR_STATUS)
     def mirror_status(self, request: ops.MirrorStatusInput) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors
+from activities.parallel import side_by_side
 from janus.errors import JanusError
 from janus.models import API_GROUP, API_VERSION, KIND, PLURAL, TransactionRef
 from janus.operations import MirrorStatusInput, PhaseEvent
@@ -35,8 +36,7 @@ def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
         if err.status != 404:
             raise
         return
-    for event in request.events:
-        emit_event(cluster, ref, event)
+    side_by_side(lambda event: emit_event(cluster, ref, event), request.events)
 
 
 def emit_event(cluster: Cluster, ref: TransactionRef, event: PhaseEvent) -> None:

@@ -8,6 +8,7 @@ from kubernetes.client import ApiClient
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, TransactionActivities
 from janus.config import WorkerSettings
@@ -15,6 +16,11 @@ from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
 MAX_ACTIVITY_THREADS = 32
+
+#: Modules the workflow sandbox shares with the worker instead of importing them
+#: again for every workflow run (and, lazily, in its first workflow task). They
+#: are deterministic: the API models and the validation library under them.
+SHARED_WITH_WORKFLOWS = ("janus", "pydantic", "pydantic_core", "annotated_types", "kubernetes")
 
 
 async def connect(address: str, namespace: str = "default") -> Client:
@@ -37,6 +43,11 @@ def build_worker(
         task_queue=task_queue,
         workflows=[TransactionWorkflow],
         activities=activities.all(),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *SHARED_WITH_WORKFLOWS
+            )
+        ),
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
     )

@@ -23,10 +23,21 @@ LEASE_DURATION = timedelta(seconds=60)
 RENEW_EVERY = LEASE_DURATION / 3
 
 #: Transactions up to this many changes mirror their status after every batch;
-#: larger ones at most once per PROGRESS_EVERY, so that history and API load
+#: larger ones at most once per ``progress_every``, so that history and API load
 #: grow linearly, not quadratically.
 MIRROR_EVERY_STEP_UP_TO = 50
 PROGRESS_EVERY = timedelta(seconds=2)
+
+
+def progress_every(changes: int) -> timedelta:
+    """How often a large transaction shows progress.
+
+    The API server validates the whole Transaction on every status write, so a
+    write costs in proportion to the spec (about 0.2 s at 1,000 changes and 1 s
+    at 5,000 on two cores): the interval grows with it, keeping status writes a
+    small share of the API server's time."""
+    return max(PROGRESS_EVERY, PROGRESS_EVERY * (changes / 1000))
+
 
 #: Targets per snapshot activity; batches run concurrently.
 SNAPSHOT_BATCH = 50

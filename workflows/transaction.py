@@ -43,13 +43,13 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_UNDO,
         MAX_BATCH,
         MIRROR_EVERY_STEP_UP_TO,
-        PROGRESS_EVERY,
         RENEW_EVERY,
         SNAPSHOT_BATCH,
         UNDO,
         failing_index,
         failure_text,
         is_cancellation,
+        progress_every,
     )
     from workflows.status import StatusBook
 
@@ -499,12 +499,13 @@ class TransactionWorkflow:
 
     async def _progress(self, *, more: bool) -> None:
         """Mirror progress between batches: after each one for a small transaction;
-        for a large one at most once per PROGRESS_EVERY, so history and API load
+        for a large one at most once per ``progress_every``, so history and API load
         stay bounded. After the last batch the next phase's mirror shows it."""
         if not more:
             return
         now = workflow.now()
-        if self._small or self._last_mirror is None or now - self._last_mirror >= PROGRESS_EVERY:
+        interval = progress_every(len(self._targets))
+        if self._small or self._last_mirror is None or now - self._last_mirror >= interval:
             await self._mirror()
 
     @property

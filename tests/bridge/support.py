@@ -185,9 +185,7 @@ class Janus:
         process = self._start("bridge", [*FAST_ELECTION, *args])
         return process.wait_ready() if ready else process
 
-    def _start(
-        self, role: str, args: list[str], env: dict[str, str] | None = None
-    ) -> JanusProcess:
+    def _start(self, role: str, args: list[str], env: dict[str, str] | None = None) -> JanusProcess:
         log = self.logs / f"{role}-{len(self.started)}.log"
         process = JanusProcess(role, args, {**self.env(role), **(env or {})}, log).start()
         self.started.append(process)
