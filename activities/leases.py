@@ -194,8 +194,8 @@ class Fence:
 
     Well inside the duration of the last renewal no other transaction can take
     a lease, so reading it is enough (it catches a takeover by hand); the
-    batch's leases are read together before its first write. Near the end of
-    the duration each write renews its lease first."""
+    batch's leases are read together, just before its first write. Near the end
+    of the duration each write renews its lease first."""
 
     def __init__(
         self,
@@ -207,18 +207,21 @@ class Fence:
         duration_seconds: int,
     ) -> None:
         self.keeper, self.holder, self.duration = keeper, holder, duration_seconds
+        self.targets = targets
         reading_for = timedelta(seconds=duration_seconds * FENCE_BY_READING_FOR)
         self.fresh = renewed_at is not None and _now() < renewed_at + reading_for
-        self._lost: dict[int, LeaseLost] = {}
-        if self.fresh:
-            for target, lost in zip(targets, side_by_side(self._check, targets), strict=True):
-                if lost is not None:
-                    self._lost[target.index] = lost
+        self._lost: dict[int, LeaseLost] | None = None
 
     def before_write(self, target: ResolvedTarget) -> None:
         if not self.fresh:
             self.keeper.ensure_held(_lease_of(target), self.holder, self.duration)
-        elif target.index in self._lost:
+            return
+        if self._lost is None:
+            found = side_by_side(self._check, self.targets)
+            self._lost = {
+                t.index: lost for t, lost in zip(self.targets, found, strict=True) if lost
+            }
+        if target.index in self._lost:
             raise self._lost[target.index]
 
     def _check(self, target: ResolvedTarget) -> LeaseLost | None:

@@ -55,10 +55,8 @@ class BenchConfig:
     keep_namespaces: bool = False
     timeout_per_change: float = 5.0
     """Seconds per change before a scale transaction is given up (at least 120s)."""
-    write_sizes: tuple[int, ...] = (10, 100, 300, 1000)
+    write_sizes: tuple[int, ...] = (10, 100, 1000, 5000)
     """Changes per Transaction object in the writes scenario (no workflow)."""
-    relaxed_crd: bool = False
-    """Experiment: also run scale with the CRD minus its O(n^2) duplicate-target rule."""
 
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:

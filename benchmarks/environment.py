@@ -113,15 +113,10 @@ class Cluster:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
 
-    def install(self, relaxed: bool = False) -> int:
-        """The Transaction CRD (as the models generate it) and the lease namespace.
-
-        ``relaxed`` (an experiment of the scale scenario only) leaves out the spec's
-        duplicate-target CEL rule, whose cost grows with the square of the changes.
-        """
+    def install(self) -> None:
+        """The Transaction CRD (as the models generate it) and the lease namespace."""
         ext = k8s.ApiextensionsV1Api(self.api)
         body: Any = custom_resource_definition()
-        dropped = drop_quadratic_rule(body) if relaxed else 0
         name = body["metadata"]["name"]
         try:
             ext.create_custom_resource_definition(body)
@@ -143,7 +138,6 @@ class Cluster:
         else:
             raise BenchError(f"CRD {name} did not become Established within 30s")
         self._create_lease_namespace()
-        return dropped
 
     def _create_lease_namespace(self) -> None:
         with contextlib.suppress(ApiException):
@@ -178,18 +172,6 @@ class Cluster:
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.api.close()  # type: ignore[no-untyped-call]
-
-
-def drop_quadratic_rule(crd: Any) -> int:
-    """Remove the CEL rules that compare every change with every other; return how many."""
-    dropped = 0
-    for version in crd["spec"]["versions"]:
-        spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
-        rules = spec.get("x-kubernetes-validations", [])
-        kept = [r for r in rules if "exists_one" not in r["rule"]]
-        dropped += len(rules) - len(kept)
-        spec["x-kubernetes-validations"] = kept
-    return dropped
 
 
 async def gather_limited(coros: Iterable[Any], limit: int) -> list[Any]:

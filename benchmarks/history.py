@@ -203,7 +203,7 @@ def _local_activity(event: HistoryEvent, history: History) -> ActivitySpan | Non
         closed=closed,
         outcome="completed" if "result" in attrs.details else "failed",
         attempt=int(data.get("attempt", 1)),
-        result=attrs.details["result"] if "result" in attrs.details else None,
+        result=attrs.details.get("result"),
         local=True,
     )
     history.activities.append(span)

@@ -22,11 +22,7 @@ def draw(results: dict[str, Any], directory: Path) -> list[Path]:
     if "throughput" in results and results["throughput"]["runs"]:
         out.append(_throughput(results["throughput"], directory / "throughput.png"))
     scale = results.get("scale")
-    if scale and any(
-        r.get("admitted", True)
-        for block in (scale, scale.get("relaxed_crd") or {"runs": []})
-        for r in block["runs"]
-    ):
+    if scale and any(r.get("admitted", True) for r in scale["runs"]):
         out.append(_scale(scale, directory / "scale.png"))
     return out
 
@@ -106,8 +102,6 @@ def _scale(scale: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     (a_time, a_per), (a_hist, a_mem) = axes
     blocks = [(scale, "")]
-    if scale.get("relaxed_crd"):
-        blocks.append((scale["relaxed_crd"], ", relaxed CRD"))
     styles = {("commit", ""): "o-", ("rollback", ""): "s--"}
     for block, suffix in blocks:
         for mode in ("commit", "rollback"):

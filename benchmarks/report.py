@@ -146,8 +146,6 @@ def targets(results: dict[str, Any]) -> list[Target]:
     scale = results.get("scale")
     if scale:
         blocks = [(scale, "")]
-        if scale.get("relaxed_crd"):
-            blocks.append((scale["relaxed_crd"], ", CRD without the O(n^2) rule (experiment)"))
         for block, suffix in blocks:
             for mode in ("commit", "rollback"):
                 configured = list(results.get("config", {}).get("scale_sizes", []))
@@ -504,14 +502,6 @@ def scale_tables(scale: dict[str, Any]) -> str:
                 f"commit {ms(p['commit_seconds'])}; "
                 f"would exceed: {'; '.join(u['would_exceed']) or 'nothing'}."
             )
-    relaxed = scale.get("relaxed_crd")
-    if relaxed:
-        out.append(
-            "\n### Experiment: the same, with the CRD minus its duplicate-target CEL rule\n\n"
-            f"({relaxed.get('rules_dropped', '?')} rule dropped for this experiment only; "
-            "the generated CRD is restored afterwards.)\n"
-        )
-        out.append(scale_tables({**relaxed, "unsupported": []}))
     return "\n".join(out)
 
 

@@ -57,30 +57,15 @@ def txn_name(mode: str, n: int) -> str:
 
 async def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
-    out = await run_sizes(ctx, "")
-    if cfg.relaxed_crd:
-        ctx.say("  scale (experiment): the CRD without its O(n^2) duplicate-target rule")
-        dropped = await ctx.cluster.call(ctx.cluster.install, relaxed=True)
-        try:
-            relaxed = await run_sizes(ctx, "relaxed-")
-        finally:
-            await ctx.cluster.call(ctx.cluster.install)
-        out["relaxed_crd"] = {**relaxed, "rules_dropped": dropped}
-    return out
-
-
-async def run_sizes(ctx: Context, prefix: str) -> dict[str, Any]:
-    cfg = ctx.config
     measured: list[dict[str, Any]] = []
     unsupported: list[dict[str, Any]] = []
     for n in cfg.scale_sizes:
         if n > MAX_CHANGES:
-            if not prefix:
-                unsupported.append(await probe_unsupported(ctx, n))
+            unsupported.append(await probe_unsupported(ctx, n))
             continue
         faults = [f"apply:{n - 1}:before@{txn_name('rollback', n)}"]
         modes = ["commit", "rollback"] if cfg.scale_rollback else ["commit"]
-        async with ctx.worker(f"{prefix}scale-{n}", faults) as (worker, driver):
+        async with ctx.worker(f"scale-{n}", faults) as (worker, driver):
             for mode in modes:
                 result = await run_one(ctx, worker, driver, n, mode)
                 if mode == "commit" and result["admitted"]:

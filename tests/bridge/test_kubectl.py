@@ -71,14 +71,17 @@ def check_janus_status(janus: Janus, namespace: str) -> None:
 def check_metrics(bridge: JanusProcess) -> None:
     """The scrape shows both stories: every transition, items, leases, durations.
 
-    A small transaction's status shows Preparing and Prepared together with
-    Committing (one write, three Events), and one refused while preparing goes
-    straight to RolledBack: those are the transitions the bridge observes."""
+    A small transaction's status goes from Pending to Committing in one write
+    (with an Event for each phase), and one refused while preparing from Pending
+    to RolledBack; the bridge fills in the phases between."""
     transitions = [
         ("", "Pending"),
-        ("Pending", "Committing"),
+        ("Pending", "Preparing"),
+        ("Preparing", "Prepared"),
+        ("Prepared", "Committing"),
         ("Committing", "Committed"),
-        ("Pending", "RolledBack"),
+        ("Pending", "RollingBack"),
+        ("RollingBack", "RolledBack"),
     ]
     for source, target in transitions:
         counted = bridge.sample(
