@@ -256,6 +256,8 @@ def undo_change(
         return _undo_create(access, ref, request, current, ours)
     assert stored is not None, "Update, Patch and Delete always have a snapshot"
     if current is None:
+        if request.action_failed and target.change_type != ChangeType.DELETE:
+            return _never_ours()
         return _recreate(access, ref, request, stored)
     if ours:
         if not _untouched_since(request, current):
@@ -269,16 +271,20 @@ def undo_change(
                 field_manager=FIELD_MANAGER,
             )
         return UndoResult(outcome=UndoOutcome.RESTORED)
+    if request.action_failed:
+        # Our write never landed (it would carry our marker): whatever is there is
+        # the snapshot, or someone else's change made since. Nothing of ours to undo.
+        return _never_ours()
     if fingerprint(current) == request.snapshot.fingerprint:
         return UndoResult(outcome=UndoOutcome.RESTORED, message="already as before")
-    if request.action_failed:
-        # Our write never landed (it would carry our marker): the change there is
-        # someone else's, made after the snapshot. Nothing of ours to take back.
-        return UndoResult(
-            outcome=UndoOutcome.NOTHING_TO_UNDO,
-            message="this transaction never changed it; left as someone else wrote it",
-        )
     return _modified_by_others(target, current)
+
+
+def _never_ours() -> UndoResult:
+    return UndoResult(
+        outcome=UndoOutcome.NOTHING_TO_UNDO,
+        message="this transaction never changed it; left as it is",
+    )
 
 
 def _untouched_since(request: UndoStep, current: dict[str, Any]) -> bool:
@@ -358,6 +364,20 @@ def _modified_by_others(target: ResolvedTarget, current: dict[str, Any]) -> Undo
         message=f"changed by someone else after this transaction (now resourceVersion {rv}); "
         "left as they wrote it, not restored",
     )
+
+
+def refuse_written_by(
+    ref: TransactionRef, target: ResolvedTarget, current: dict[str, Any] | None
+) -> None:
+    """A snapshot is taken before the transaction's first write, never after: a stale
+    attempt (a worker that stalled past its workflow task) must not record our own
+    write as the state to restore."""
+    marker = marker_of(current)
+    if marker is not None and marker.startswith(f"{ref.uid}/"):
+        raise TargetConflict(
+            f"{target.describe()} already carries a write of this transaction; "
+            "not snapshotting it again"
+        )
 
 
 def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None) -> None:

@@ -80,6 +80,10 @@ class LeaseKeeper:
             return None
         return self._take(ref, holder, duration)
 
+    def renew(self, ref: LeaseRef, holder: str, duration: int) -> Holder | None:
+        """Renew a lease we hold; return who holds it instead, should it be lost."""
+        return self._take(ref, holder, duration, must_hold=True)
+
     def check_held(self, ref: LeaseRef, holder: str) -> None:
         """Fencing by reading: fail if the lease is no longer ours."""
         lease = self._read(ref)
@@ -209,11 +213,11 @@ class Fence:
         self.keeper, self.holder, self.duration = keeper, holder, duration_seconds
         self.targets = targets
         reading_for = timedelta(seconds=duration_seconds * FENCE_BY_READING_FOR)
-        self.fresh = renewed_at is not None and _now() < renewed_at + reading_for
+        self.read_until = renewed_at + reading_for if renewed_at is not None else None
         self._lost: dict[int, LeaseLost] | None = None
 
     def before_write(self, target: ResolvedTarget) -> None:
-        if not self.fresh:
+        if self.read_until is None or _now() >= self.read_until:
             self.keeper.ensure_held(_lease_of(target), self.holder, self.duration)
             return
         if self._lost is None:

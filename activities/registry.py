@@ -92,16 +92,32 @@ class TransactionActivities:
     def acquire_leases(self, request: ops.AcquireLeasesInput) -> ops.AcquireLeasesResult:
         ref = _holder_ref(request.holder)
 
+        def one(position: int) -> ops.Holder | None:
+            lease = request.leases[position]
+            self._fault("acquire", ref, position, FaultPoint.BEFORE)
+            if request.renewal:
+                blocker = self.leases.renew(lease, request.holder, request.duration_seconds)
+            else:
+                blocker = self.leases.take(lease, request.holder, request.duration_seconds)
+            if blocker is None:
+                self._fault("acquire", ref, position, FaultPoint.AFTER)
+            return blocker
+
         def work() -> ops.AcquireLeasesResult:
             renewed_at = datetime.now(UTC)
-            acquired: list[str] = []
-            for position, lease in enumerate(request.leases):
-                self._fault("acquire", ref, position, FaultPoint.BEFORE)
-                blocker = self.leases.take(lease, request.holder, request.duration_seconds)
-                if blocker is not None:
-                    return ops.AcquireLeasesResult(acquired=acquired, blocked_by=blocker)
-                acquired.append(lease.name)
-                self._fault("acquire", ref, position, FaultPoint.AFTER)
+            positions = range(len(request.leases))
+            if request.renewal:  # all held: no order to keep, so side by side
+                blockers = side_by_side(one, positions)
+            else:  # in canonical order, stopping at the first lease someone else holds
+                blockers = []
+                for position in positions:
+                    blockers.append(one(position))
+                    if blockers[-1] is not None:
+                        break
+            acquired = [request.leases[i].name for i, b in enumerate(blockers) if b is None]
+            blocked = next((b for b in blockers if b is not None), None)
+            if blocked is not None:
+                return ops.AcquireLeasesResult(acquired=acquired, blocked_by=blocked)
             return ops.AcquireLeasesResult(acquired=acquired, renewed_at=renewed_at)
 
         return self._run(work)
@@ -127,6 +143,7 @@ class TransactionActivities:
                 self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
                 access = changes.TargetAccess(self.cluster, request.identity, target, content)
                 current = access.read()
+                changes.refuse_written_by(request.ref, target, current)
                 changes.verify_and_dry_run(access, current)
             return current
 

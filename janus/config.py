@@ -142,11 +142,19 @@ def _flag(variable: str) -> bool:
     return os.environ.get(variable, "").lower() in ("1", "true", "yes")
 
 
+#: Connections kept open to the API server by one process.
+API_CONNECTIONS = 64
+
+
 def kubernetes_client(kubeconfig: str | None = None) -> ApiClient:
     """A client from a kubeconfig (flag, then KUBECONFIG), or the in-cluster account."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
-    if path:
-        return kube_config.new_client_from_config(config_file=path)
     configuration = Configuration()
-    kube_config.load_incluster_config(client_configuration=configuration)
+    if path:
+        kube_config.load_kube_config(config_file=path, client_configuration=configuration)
+    else:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    # Activities run in threads, and some send several requests at once: without
+    # room for all of them, connections are dropped and made again.
+    configuration.connection_pool_maxsize = API_CONNECTIONS
     return ApiClient(configuration)

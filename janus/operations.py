@@ -113,6 +113,9 @@ class AcquireLeasesInput(_Model):
     holder: str
     leases: list[LeaseRef] = Field(description="In canonical order; acquired in this order.")
     duration_seconds: int
+    renewal: bool = Field(
+        default=False, description="All are held already: renew them, in any order."
+    )
 
 
 class Holder(_Model):

@@ -17,6 +17,7 @@ models of ``janus.operations``; time is ``workflow.now()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,17 +39,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import (
         BATCH_BUDGET,
         FORWARD,
-        LEASE_DURATION,
         LOCAL,
         LOCAL_UNDO,
         MAX_BATCH,
         MIRROR_EVERY_STEP_UP_TO,
-        RENEW_EVERY,
         SNAPSHOT_BATCH,
         UNDO,
         failing_index,
         failure_text,
         is_cancellation,
+        lease_duration,
         progress_every,
     )
     from workflows.status import StatusBook
@@ -61,8 +61,10 @@ class _Undo:
     target: ops.ResolvedTarget
     snapshot: ops.Snapshot
     applied: ops.ApplyResult | None = None
-    #: The action ended in an error (so what is there unmarked is not ours).
-    failed: bool = False
+    #: No result is recorded for the action: it failed, was never tried, or its
+    #: outcome is unknown. Every write of ours carries our marker, so what is
+    #: there without it is not ours.
+    unrecorded: bool = True
 
 
 @workflow.defn
@@ -85,6 +87,7 @@ class TransactionWorkflow:
     @workflow.run
     async def run(self, txn: TransactionInput) -> TransactionStatus:
         self._txn = txn
+        self._lease_duration = lease_duration(len(txn.spec.changes))
         self._book = StatusBook(txn, workflow_id=workflow.info().workflow_id, now=workflow.now())
         self._deadline = (
             workflow.now() + parse_duration(txn.spec.timeout) if txn.spec.timeout else None
@@ -161,14 +164,15 @@ class TransactionWorkflow:
             backoff = min(backoff * 2, timedelta(seconds=5))
 
     async def _acquire(
-        self, leases: list[ops.LeaseRef], *, summary: str
+        self, leases: list[ops.LeaseRef], *, summary: str, renewal: bool = False
     ) -> ops.AcquireLeasesResult:
         result: ops.AcquireLeasesResult = await workflow.execute_local_activity(
             ops.ACQUIRE_LEASES,
             ops.AcquireLeasesInput(
                 holder=self._txn.ref.holder_identity(),
                 leases=leases,
-                duration_seconds=int(LEASE_DURATION.total_seconds()),
+                duration_seconds=int(self._lease_duration.total_seconds()),
+                renewal=renewal,
             ),
             result_type=ops.AcquireLeasesResult,
             summary=summary,
@@ -217,15 +221,21 @@ class TransactionWorkflow:
         while position < len(self._targets):
             self._check_deadline()
             await self._renew_if_due()
-            batch = [
+            # Registered before the action: a change whose result was lost (a crash,
+            # a retried batch that got less far) is undone too, by its marker.
+            end = position + MAX_BATCH
+            self._undos.extend(
                 _Undo(target=t, snapshot=self._snapshots[t.index])
-                for t in self._targets[position : position + MAX_BATCH]
-            ]
-            self._undos.extend(batch)  # registered before the action: a lost result is undone too
+                for t in self._targets[len(self._undos) : end]
+            )
+            batch = self._undos[position:end]
             result = await self._settled(self._apply(batch), batch)
             position += len(result.applied)
             self.book.note(f"Committed {position}/{len(self._targets)}")
             if result.failure is not None and not result.failure.retryable:
+                # The changes after one that cannot succeed were never tried (an
+                # earlier attempt of the batch would have stopped there too).
+                del self._undos[position + 1 :]
                 raise ApplicationError(
                     result.failure.message,
                     result.failure.index,
@@ -242,7 +252,7 @@ class TransactionWorkflow:
                 ref=self._txn.ref,
                 identity=self._identity(),
                 steps=[(u.target, u.snapshot) for u in batch],
-                lease_duration_seconds=int(LEASE_DURATION.total_seconds()),
+                lease_duration_seconds=int(self._lease_duration.total_seconds()),
                 leases_renewed_at=self._renewed_at,
                 budget_seconds=BATCH_BUDGET.total_seconds(),
             ),
@@ -263,28 +273,18 @@ class TransactionWorkflow:
         task = asyncio.ensure_future(write)
         try:
             result = await asyncio.shield(task)
-        except ActivityError:
-            batch[0].failed = True  # the rest: outcome unknown, undone by their markers
-            raise
         except asyncio.CancelledError:
-            try:
+            with contextlib.suppress(ActivityError):  # then every outcome stays unknown
                 self._record(batch, await task)
-            except ActivityError:
-                batch[0].failed = True
             raise
         self._record(batch, result)
         return result
 
     def _record(self, batch: list[_Undo], result: ops.ApplyBatchResult) -> None:
-        """Keep each applied change's result for its undo; forget the changes never tried."""
+        """Keep each applied change's result for its undo."""
         for undo, applied in zip(batch, result.applied, strict=False):
-            undo.applied = applied
+            undo.applied, undo.unrecorded = applied, False
             self.book.committed(undo.target.index)
-        tried = len(result.applied)
-        if result.failure is not None and not result.failure.retryable:
-            batch[tried].failed = True
-            tried += 1
-        del self._undos[len(self._undos) - len(batch) + tried :]
 
     def _check_deadline(self) -> None:
         if self._deadline and workflow.now() > self._deadline:
@@ -296,9 +296,11 @@ class TransactionWorkflow:
 
     async def _renew_if_due(self) -> None:
         """Long transactions keep every lease alive, and learn early if one was lost."""
-        if self._last_renewal and workflow.now() - self._last_renewal < RENEW_EVERY:
+        if self._last_renewal and workflow.now() - self._last_renewal < self._lease_duration / 3:
             return
-        result = await self._acquire(self._held, summary=f"renew {len(self._held)} leases")
+        result = await self._acquire(
+            self._held, summary=f"renew {len(self._held)} leases", renewal=True
+        )
         if result.blocked_by is not None:
             raise ApplicationError(
                 f"lease {result.blocked_by.lease.name} for {result.blocked_by.lease.target} "
@@ -322,7 +324,7 @@ class TransactionWorkflow:
                 Phase.FAILED, f"Rollback incomplete: {'; '.join(blocked)}", warning=True
             )
         else:
-            undone = len(self._undos)
+            undone = self.book.status.summary.rolled_back
             await self._enter(
                 Phase.ROLLED_BACK, f"Rolled back {undone} changes: {reason}", warning=True
             )
@@ -341,15 +343,20 @@ class TransactionWorkflow:
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
         pending = list(reversed(self._undos))
+        size = MAX_BATCH
         while pending:
             await self._keep_leases()
-            batch = pending[:MAX_BATCH]
+            batch = pending[:size]
             try:
                 result = await self._undo(batch)
             except ActivityError as err:
+                if len(batch) > 1:  # find out whether the first undo is the one that fails
+                    size = 1
+                    continue
                 blocked.append(self._undo_failed(batch[0], failure_text(err)))
-                pending = pending[1:]
+                pending, size = pending[1:], MAX_BATCH
                 continue
+            size = MAX_BATCH
             for undo, outcome in zip(batch, result.done, strict=False):
                 problem = self._undone(undo, outcome)
                 if problem:
@@ -375,7 +382,7 @@ class TransactionWorkflow:
                         target=u.target,
                         snapshot=u.snapshot,
                         applied=u.applied,
-                        action_failed=u.failed and u.applied is None,
+                        action_failed=u.unrecorded,
                     )
                     for u in batch
                 ],
@@ -402,7 +409,8 @@ class TransactionWorkflow:
             self.book.failed(index, result.message)
             self.book.condition("UndoSkipped", True, "ModifiedByOthers", text, now=workflow.now())
             return text
-        self.book.rolled_back(index)
+        if result.outcome == ops.UndoOutcome.RESTORED or self.book.item(index).committed:
+            self.book.rolled_back(index)
         return None
 
     async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
@@ -429,7 +437,7 @@ class TransactionWorkflow:
 
     async def _release_leases(self) -> None:
         """Release every lease. Should that keep failing, the leases are left to expire
-        (LEASE_DURATION without renewal): the transaction still ends."""
+        (their duration without renewal): the transaction still ends."""
         if not self._targets:
             return
         try:
