@@ -195,7 +195,9 @@ def _local_activity(event: HistoryEvent, history: History) -> ActivitySpan | Non
         for a in history.activities
         if a.local and a.closed is not None and task_started <= a.closed <= closed
     ]
-    began = max([task_started, *earlier])
+    # A long local activity outlives the task that started it (the worker renews
+    # the task): then its start is unknown and only its end is counted here.
+    began = min(max([task_started, *earlier]), closed)
     span = ActivitySpan(
         type=data.get("activity_type", "?"),
         scheduled=began,

@@ -564,12 +564,12 @@ def writes_table(writes: dict[str, Any]) -> str:
                 f"{r['changes']:,}",
                 size(r["spec_bytes"]),
                 ms(r["create_seconds"]),
-                ms(r["status_write_median"]),
+                ms(r["status_write_median"]) if r.get("status_write_median") else "refused",
                 size(r["status_bytes"]),
-                "",
+                r.get("status_write_error", "")[:160],
             ]
         )
-    headers = ["CRD", "Changes", "Spec", "Create", "Status write (median)", "Status", "Note"]
+    headers = ["Status", "Changes", "Spec", "Create", "Status write (median)", "Status", "Note"]
     return table(headers, rows)
 
 

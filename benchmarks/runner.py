@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ async def run(config: BenchConfig, endpoints: Endpoints | None = None) -> dict[s
         for name in config.scenarios:
             ctx.say(f"== {name}")
             results[name] = await RUNNERS[name](ctx)
+            _save_partial(results, config.results_dir)
         results["targets"] = [dataclasses.asdict(t) for t in report.targets(results)]
         results["worker_log_warnings"] = _log_warnings(ctx.log_dir)
         report.write(results, config.results_dir, config.plots)
@@ -80,3 +82,9 @@ def _log_warnings(log_dir: Path) -> dict[str, int]:
         for key, needle in patterns.items():
             counts[key] += text.count(needle)
     return counts
+
+
+def _save_partial(results: dict[str, Any], directory: Path) -> None:
+    """What the scenarios so far measured, in case a later one fails."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "partial.json").write_text(json.dumps(results, indent=1, default=str))

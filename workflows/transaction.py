@@ -67,6 +67,12 @@ class _Undo:
     unrecorded: bool = True
 
 
+def _describe(batch: list[_Undo]) -> str:
+    """How the UI names a batch: its one change, or the range of changes."""
+    first, last = batch[0].target, batch[-1].target
+    return first.describe() if first is last else f"changes {first.index}..{last.index}"
+
+
 @workflow.defn
 class TransactionWorkflow:
     def __init__(self) -> None:
@@ -245,7 +251,6 @@ class TransactionWorkflow:
             await self._progress(more=position < len(self._targets))
 
     async def _apply(self, batch: list[_Undo]) -> ops.ApplyBatchResult:
-        first, last = batch[0].target, batch[-1].target
         result: ops.ApplyBatchResult = await workflow.execute_activity(
             ops.APPLY_CHANGES,
             ops.ApplyInput(
@@ -257,7 +262,7 @@ class TransactionWorkflow:
                 budget_seconds=BATCH_BUDGET.total_seconds(),
             ),
             result_type=ops.ApplyBatchResult,
-            summary=first.describe() if first is last else f"changes {first.index}..{last.index}",
+            summary=_describe(batch),
             **FORWARD,
         )
         return result
@@ -371,7 +376,6 @@ class TransactionWorkflow:
         return blocked
 
     async def _undo(self, batch: list[_Undo]) -> ops.UndoBatchResult:
-        first, last = batch[0].target, batch[-1].target
         result: ops.UndoBatchResult = await workflow.execute_activity(
             ops.UNDO_CHANGES,
             ops.UndoInput(
@@ -389,9 +393,7 @@ class TransactionWorkflow:
                 budget_seconds=BATCH_BUDGET.total_seconds(),
             ),
             result_type=ops.UndoBatchResult,
-            summary=f"undo {first.describe()}"
-            if first is last
-            else f"undo changes {first.index}..{last.index}",
+            summary=f"undo {_describe(batch)}",
             **UNDO,
         )
         return result

@@ -84,24 +84,29 @@ async def measure(ctx: Context, variant: str, items: bool, n: int) -> dict[str, 
             ctx.say(f"  writes: {n} changes, {variant}: rejected ({row['create_seconds']:.1f}s)")
             return row
         row.update(admitted=True, create_seconds=time.perf_counter() - t)
+        row["status_bytes"] = _json_size(status_body(ns, n, 0, items=items)["status"])
         times = []
         for k in range(STATUS_WRITES):
             body = status_body(ns, n, k, items=items)
             t = time.perf_counter()
-            await cluster.call(
-                custom.patch_namespaced_custom_object_status,
-                group,
-                API_VERSION,
-                ns,
-                PLURAL,
-                manifest["metadata"]["name"],
-                body,
-                _request_timeout=300,
-            )
+            try:
+                await cluster.call(
+                    custom.patch_namespaced_custom_object_status,
+                    group,
+                    API_VERSION,
+                    ns,
+                    PLURAL,
+                    manifest["metadata"]["name"],
+                    body,
+                    _request_timeout=300,
+                )
+            except ApiException as err:  # e.g. the object would exceed etcd's limit
+                row["status_write_error"] = _api_message(err)[:500]
+                ctx.say(f"  writes: {n} changes, {variant}: status refused: {_api_message(err)}")
+                return row
             times.append(time.perf_counter() - t)
         row["status_write_seconds"] = times
         row["status_write_median"] = median(times)
-        row["status_bytes"] = _json_size(status_body(ns, n, 0, items=items)["status"])
         ctx.say(
             f"  writes: {n} changes, {variant}: create {row['create_seconds'] * 1000:.0f} ms, "
             f"status write {row['status_write_median'] * 1000:.0f} ms"
