@@ -55,3 +55,22 @@ def test_a_rolled_back_transaction_reads_top_to_bottom() -> None:
 
 def test_no_status_points_at_the_bridge() -> None:
     assert "is the bridge running and watching shop?" in render("shop", "t", None)
+
+
+def test_a_large_transaction_says_which_items_are_not_listed_and_where_they_are() -> None:
+    status = TransactionStatus(
+        phase=Phase.COMMITTED,
+        message="All 5000 changes committed",
+        summary=Summary(total=5000, prepared=5000, committed=5000),
+        items_omitted=5000,
+        workflow_id="txn/shop/big/uid",
+    )
+
+    told = render("shop", "big", status)
+
+    assert "Changes (5000 total, 5000 prepared, 5000 committed, 0 rolled back):" in told
+    assert (
+        "  … and 5000 more without an error, not listed in the status of a transaction "
+        "this large; every one: temporal workflow query --type status --workflow-id "
+        "txn/shop/big/uid"
+    ) in told
