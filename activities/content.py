@@ -1,21 +1,25 @@
 """A withheld change's content, read from the Transaction itself.
 
 Secret contents never travel through Temporal (``TransactionInput.from_resource``
-leaves them out), so the activities that need one (dry run, apply) read it from
-the Transaction custom resource. Its spec is immutable (a CEL rule), and the uid
+leaves them out, and every content of a very large transaction), so the
+activities that need one (dry run, apply) read it from the Transaction custom
+resource. Its spec is immutable (a CEL rule), and the uid
 must match the workflow's, so what is read is exactly what was submitted.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar
 
 from kubernetes.client.exceptions import ApiException
 
 from activities import redact
+from activities.changes import is_secret
 from activities.cluster import Cluster, translate
 from janus.errors import InvalidTransaction, JanusError
-from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
+from janus.models import API_GROUP, API_VERSION, PLURAL, WITHHOLD_CONTENT_ABOVE, TransactionRef
 from janus.operations import ResolvedTarget
 
 
@@ -40,8 +44,20 @@ def transaction_changes(cluster: Cluster, ref: TransactionRef) -> list[dict[str,
     return changes
 
 
+#: Transactions whose change lists a worker keeps for its activities.
+SHARED_TRANSACTIONS = 4
+
+
 class TransactionContent:
-    """The contents of one Transaction's changes, read from it at most once."""
+    """The contents of one Transaction's changes, read from it at most once per activity.
+
+    A large transaction's (every content withheld) are also shared by the worker's
+    activities, for a few transactions at a time: its spec is immutable and the
+    uid is checked, so a copy never goes stale. A small one's (only Secrets) are
+    not kept beyond the activity."""
+
+    _shared: ClassVar[OrderedDict[str, list[dict[str, Any]]]] = OrderedDict()
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, cluster: Cluster, ref: TransactionRef) -> None:
         self.cluster = cluster
@@ -53,7 +69,21 @@ class TransactionContent:
         if not target.content_withheld:
             return target.content
         if self._changes is None:
-            self._changes = transaction_changes(self.cluster, self.ref)
+            self._changes = self._read()
         content: dict[str, Any] | None = self._changes[target.index].get("content")
-        redact.remember_content(content)
+        if is_secret(target):
+            redact.remember_content(content)
         return content
+
+    def _read(self) -> list[dict[str, Any]]:
+        with self._lock:
+            cached = self._shared.get(self.ref.uid)
+        if cached is not None:
+            return cached
+        changes = transaction_changes(self.cluster, self.ref)
+        if len(changes) > WITHHOLD_CONTENT_ABOVE:
+            with self._lock:
+                self._shared[self.ref.uid] = changes
+                while len(self._shared) > SHARED_TRANSACTIONS:
+                    self._shared.popitem(last=False)
+        return changes

@@ -13,7 +13,7 @@ from activities.access import AccessCheck
 from activities.cluster import Cluster, translate
 from activities.content import transaction_changes
 from janus.errors import InvalidTransaction, about_change
-from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec
+from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec, holds_secret
 from janus.operations import Identity, ResolvedTarget, ResolveInput, ResolveResult, lease_name
 
 
@@ -51,13 +51,14 @@ def resolve_targets(
 
 
 def _with_withheld_content(cluster: Cluster, request: ResolveInput) -> TransactionSpec:
-    """The spec with the withheld (Secret) contents read back from the Transaction,
-    for the checks only: the result carries none of them."""
+    """The spec with the withheld contents read back from the Transaction, for the
+    checks only: the result carries none of them."""
     submitted = transaction_changes(cluster, request.ref)
     spec = request.spec.model_copy(deep=True)
     for i in request.withheld:
         content = submitted[i].get("content") if i < len(submitted) else None
-        redact.remember_content(content)
+        if holds_secret(spec.changes[i].target):
+            redact.remember_content(content)
         spec.changes[i].content = content
     return spec
 

@@ -29,6 +29,12 @@ PLURAL = "transactions"
 #: the workflow). Larger change sets go in several Transactions.
 MAX_CHANGES = 5000
 
+#: Above this many changes no change's content travels through Temporal: the
+#: workflow's input and the target list resolved from it (content plus about
+#: 200 bytes a change) would near Temporal's 2 MiB payload limit. Activities
+#: read the content from the Transaction instead, once per activity.
+WITHHOLD_CONTENT_ABOVE = 1000
+
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -229,7 +235,9 @@ class TransactionInput(_Model):
 
     A Secret's content is *withheld*: it stays in the Transaction (in the cluster)
     and the activities read it from there, so no Secret value ever reaches a
-    workflow's history. ``withheld`` lists those changes.
+    workflow's history. So is every change's content in a transaction of more
+    than WITHHOLD_CONTENT_ABOVE changes, so that no input or result nears
+    Temporal's payload limit. ``withheld`` lists those changes.
     """
 
     ref: TransactionRef
@@ -238,8 +246,8 @@ class TransactionInput(_Model):
     temporal_ui: str | None = None
     withheld: list[int] = Field(
         default_factory=list,
-        description="Changes whose content was left out (Secrets); activities read it "
-        "from the Transaction.",
+        description="Changes whose content was left out (Secrets, or all in a large "
+        "transaction); activities read it from the Transaction.",
     )
 
     @classmethod
@@ -249,10 +257,11 @@ class TransactionInput(_Model):
         """Build the input from a Transaction as the API server returns it."""
         meta = obj["metadata"]
         spec = TransactionSpec.model_validate(obj["spec"])
+        large = len(spec.changes) > WITHHOLD_CONTENT_ABOVE
         withheld = [
             i
             for i, change in enumerate(spec.changes)
-            if change.content is not None and holds_secret(change.target)
+            if change.content is not None and (large or holds_secret(change.target))
         ]
         for i in withheld:
             spec.changes[i].content = None

@@ -1,12 +1,19 @@
 """Pure logic of the API: no server needed."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from janus.crd import crd_yaml
-from janus.models import TransactionSpec, parse_duration
+from janus.models import (
+    WITHHOLD_CONTENT_ABOVE,
+    TransactionInput,
+    TransactionSpec,
+    manifest,
+    parse_duration,
+)
 from janus.operations import lease_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +67,30 @@ def test_seed_spec_validates() -> None:
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError, match="changez"):
         TransactionSpec.model_validate({"changez": []})
+
+
+def test_a_large_transaction_sends_no_content_through_temporal() -> None:
+    def resource(changes: int) -> dict[str, Any]:
+        obj = manifest(
+            "t",
+            {
+                "changes": [
+                    {
+                        "target": {"apiVersion": "v1", "kind": "ConfigMap", "name": f"c{i}"},
+                        "type": "Patch",
+                        "content": {"data": {"k": "v"}},
+                    }
+                    for i in range(changes)
+                ]
+            },
+            namespace="ns",
+        )
+        obj["metadata"]["uid"] = "u"
+        return obj
+
+    small = TransactionInput.from_resource(resource(WITHHOLD_CONTENT_ABOVE))
+    large = TransactionInput.from_resource(resource(WITHHOLD_CONTENT_ABOVE + 1))
+
+    assert small.withheld == [] and small.spec.changes[0].content == {"data": {"k": "v"}}
+    assert large.withheld == list(range(WITHHOLD_CONTENT_ABOVE + 1))
+    assert all(change.content is None for change in large.spec.changes)
