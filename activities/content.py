@@ -76,14 +76,15 @@ class TransactionContent:
         return content
 
     def _read(self) -> list[dict[str, Any]]:
+        # One read at a time: the snapshot batches of a large transaction start
+        # together, and each would otherwise read (and hold) the whole object.
         with self._lock:
             cached = self._shared.get(self.ref.uid)
-        if cached is not None:
-            return cached
-        changes = transaction_changes(self.cluster, self.ref)
-        if len(changes) > WITHHOLD_CONTENT_ABOVE:
-            with self._lock:
+            if cached is not None:
+                return cached
+            changes = transaction_changes(self.cluster, self.ref)
+            if len(changes) > WITHHOLD_CONTENT_ABOVE:
                 self._shared[self.ref.uid] = changes
                 while len(self._shared) > SHARED_TRANSACTIONS:
                     self._shared.popitem(last=False)
-        return changes
+            return changes
