@@ -99,21 +99,29 @@ async def test_twenty_transactions_at_once_end_as_some_serial_order(harness: Har
         for item in txn["status"]["items"]:
             name = item["target"].rsplit("/", 1)[-1]
             touched[name].append((int(item["resourceVersion"]), wrote, i, item["index"]))
+    # Precedence: each transaction comes after the last one that wrote the target
+    # before it, and a writer after every transaction that saw the state it
+    # overwrote. Transactions that only saw the same state (rolled back ones) are
+    # not ordered among themselves: either order is serial.
     graph: dict[int, set[int]] = {i: set() for i in range(COUNT)}
     for target, visits in touched.items():
         state = {"init": "0"}
-        previous: int | None = None
-        for _rv, _wrote, i, index in sorted(visits):
+        writer: int | None = None
+        readers: list[int] = []
+        for _rv, wrote, i, index in sorted(visits):
             seen = await asyncio.to_thread(
                 snapshot_data, harness, txns[i]["metadata"]["uid"], index
             )
             if seen != state:
                 problems[txn_name(i)].append(f"saw {target} as {seen}, not {state}")
-            if txns[i]["status"]["phase"] == "Committed":
+            if writer is not None:
+                graph[i].add(writer)
+            if wrote:
                 state = {**state, **patch_of(i)}
-            if previous is not None:
-                graph[i].add(previous)
-            previous = i
+                graph[i].update(readers)
+                writer, readers = i, []
+            else:
+                readers.append(i)
         final = (await asyncio.to_thread(harness.config_map, target)).data
         if final != state:
             problems[f"target {target}"] = [f"ends as {final}, serial order gives {state}"]
