@@ -43,7 +43,7 @@ def _latency(latency: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"Seed example latency; overhead {ratio:.2f}x plain" if ratio else "Latency")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -68,7 +68,7 @@ def _breakdown(latency: dict[str, Any], path: Path) -> Path:
     ax.set_title("Where the time goes (workflow history timestamps)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -93,7 +93,7 @@ def _throughput(throughput: dict[str, Any], path: Path) -> Path:
     ax.set_title("Throughput (transactions applied at once)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -192,6 +192,12 @@ def _scale(scale: dict[str, Any], path: Path) -> Path:
         if ax.has_data():
             ax.set_yscale("log")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return path
+
+
+def _save(fig: Any, path: Path) -> None:
+    """PNG for a quick look, SVG (text, diffable) for the published page."""
+    fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
