@@ -11,33 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 
-from janus.config import WorkerSettings, kubernetes_client
-from janus.worker import build_worker, connect
+from janus.worker import serve_from_env
 
 READY = "ready"
-
-
-async def serve(task_queue: str) -> None:
-    client = await connect(
-        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
-    )
-    worker = build_worker(
-        client,
-        task_queue=task_queue,
-        api_client=kubernetes_client(os.environ.get("KUBECONFIG")),
-        settings=WorkerSettings.from_env(),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        print(READY, flush=True)
-        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args(argv)
     try:
-        asyncio.run(serve(args.task_queue))
+        asyncio.run(serve_from_env(args.task_queue, lambda: print(READY, flush=True)))
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes.client import ApiClient
@@ -11,7 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, TransactionActivities
-from janus.config import WorkerSettings
+from janus.config import WorkerSettings, kubernetes_client
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -51,3 +55,25 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
     )
+
+
+async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
+    """A bare worker for test and benchmark processes, configured from the environment
+    (``KUBECONFIG``, ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, the worker settings);
+    ``on_ready`` once it polls; runs until SIGTERM or SIGINT."""
+    client = await connect(
+        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
+    )
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        api_client=kubernetes_client(os.environ.get("KUBECONFIG")),
+        settings=WorkerSettings.from_env(),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        on_ready()
+        await stop.wait()

@@ -40,25 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def serve(task_queue: str) -> None:
-    from janus.config import WorkerSettings, kubernetes_client
-    from janus.worker import build_worker, connect
+    from janus.worker import serve_from_env
 
-    client = await connect(
-        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
-    )
-    worker = build_worker(
-        client,
-        task_queue=task_queue,
-        api_client=kubernetes_client(os.environ.get("KUBECONFIG")),
-        settings=WorkerSettings.from_env(),
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        print(READY, flush=True)
-        await stop.wait()
+    await serve_from_env(task_queue, lambda: print(READY, flush=True))
 
 
 def _child(request: dict[str, Any]) -> None:
