@@ -56,7 +56,8 @@ def resolve_targets(
     for i, change in enumerate(spec.changes):
         with about_change(i):
             target = _resolve(cluster, i, change, home, lease_namespace)
-        if target.kind == "Secret" and group_of(target.api_version) == "" and i not in withheld:
+        secret = target.kind == "Secret" and group_of(target.api_version) == ""
+        if secret and target.content is not None and i not in withheld:
             # Only a bridge older than the spelling rules gets here: refuse before
             # any read, and say nothing of the content.
             raise InvalidTransaction(

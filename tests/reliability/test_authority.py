@@ -335,7 +335,8 @@ async def test_a_secret_under_another_spelling_stays_in_secrets(harness: Harness
     problems: list[str] = []
     try:
         h.create_objects(
-            [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"v": b64(old)}}]
+            [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "data": {"v": b64(old)}}]
         )  # fmt: skip
         created = h.create_transaction(
             transaction("odd", change("Secret", "s", "Patch", {"stringData": {"v": new}}))
@@ -347,11 +348,12 @@ async def test_a_secret_under_another_spelling_stays_in_secrets(harness: Harness
         history = await h.temporal.get_workflow_handle(txn["status"]["workflowId"]).fetch_history()
         raw = History(events=history.events).SerializeToString()
         core = k8s.CoreV1Api(h.api)
+        events = [e.message for e in core.list_namespaced_event(s.namespace).items]
         places: dict[str, str | bytes] = {
             "history": raw,
             "status": json.dumps(txn["status"]),
-            "events": json.dumps([e.message for e in core.list_namespaced_event(s.namespace).items]),
-        }  # fmt: skip
+            "events": json.dumps(events),
+        }
         for where in (s.namespace, LEASE_NAMESPACE):
             maps = core.list_namespaced_config_map(where).items
             places[f"ConfigMaps of {where}"] = json.dumps([c.data for c in maps])
