@@ -146,13 +146,10 @@ def _check_content(where: str, change: Change, api_version: str) -> None:
             )
     for field, expected in (("apiVersion", api_version), ("kind", t.kind)):
         given = content.get(field)
-        if given is not None and given not in (expected, getattr(t, _FIELDS[field])):
+        if given is not None and given != expected:
             raise InvalidTransaction(
                 f"{where}: content.{field} is {given!r} but target.{field} is {expected!r}"
             )
-
-
-_FIELDS = {"apiVersion": "api_version", "kind": "kind"}
 
 
 def _check_unique(targets: list[ResolvedTarget]) -> None:
