@@ -25,9 +25,11 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import logging
 import uuid
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client as k8s
 from temporalio.api.history.v1 import History
@@ -324,10 +326,13 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-async def test_a_secret_under_another_spelling_stays_in_secrets(harness: Harness) -> None:
+async def test_a_secret_under_another_spelling_stays_in_secrets(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     """Problem 3 (Secrets): a Secret patched as ``/v1`` by a Transaction from an older
     CRD: its new value never reaches the workflow's input or history, its old value no
-    ConfigMap; nothing in Events or status either."""
+    ConfigMap; nothing in Events, status or the worker's log (this process's) either."""
+    caplog.set_level(logging.DEBUG)
     s = Stage(harness, "auth-secret")
     h = s.h
     tag = uuid.uuid4().hex[:10]
@@ -353,6 +358,7 @@ async def test_a_secret_under_another_spelling_stays_in_secrets(harness: Harness
             "history": raw,
             "status": json.dumps(txn["status"]),
             "events": json.dumps(events),
+            "worker's log": caplog.text,
         }
         for where in (s.namespace, LEASE_NAMESPACE):
             maps = core.list_namespaced_config_map(where).items
@@ -365,6 +371,8 @@ async def test_a_secret_under_another_spelling_stays_in_secrets(harness: Harness
                         problems.append(f"the {label} value is in the {where}")
         if b"odd" not in raw:
             problems.append("the history search is blind")
+        if "is malformed" not in caplog.text:
+            problems.append("the log search is blind: the worker's refusal is not in it")
         if h.secret("s").data != {"v": b64(old)}:
             problems.append("the Secret changed")
     finally:
