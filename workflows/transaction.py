@@ -67,6 +67,11 @@ class _Undo:
     unrecorded: bool = True
 
 
+#: ``workflow.patched`` ids: histories recorded by 0.1.0 replay the old path.
+KEEP_UNKNOWN_UNDOS = "keep-undos-of-unknown-outcome"
+FENCE_UNDOS = "fence-undos"
+
+
 def _describe(batch: list[_Undo]) -> str:
     """How the UI names a batch: its one change, or the range of changes."""
     first, last = batch[0].target, batch[-1].target
@@ -85,6 +90,7 @@ class TransactionWorkflow:
         self._renewed_at: datetime | None = None
         self._last_mirror: datetime | None = None
         self._events: list[ops.PhaseEvent] = []
+        self._fenced = False
 
     @workflow.query
     def status(self) -> TransactionStatus | None:
@@ -239,9 +245,12 @@ class TransactionWorkflow:
             position += len(result.applied)
             self.book.note(f"Committed {position}/{len(self._targets)}")
             if result.failure is not None and not result.failure.retryable:
-                # The changes after one that cannot succeed were never tried (an
-                # earlier attempt of the batch would have stopped there too).
-                del self._undos[position + 1 :]
+                if not workflow.patched(KEEP_UNKNOWN_UNDOS):
+                    # 0.1.0 dropped the undos after the failed change; but an earlier
+                    # attempt of the batch may have got further than this one (its
+                    # leases were fine then), so since 0.2 they stay: each undo whose
+                    # outcome is unknown is decided by the target's marker.
+                    del self._undos[position + 1 :]
                 raise ApplicationError(
                     result.failure.message,
                     result.failure.index,
@@ -348,6 +357,9 @@ class TransactionWorkflow:
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
         pending = list(reversed(self._undos))
+        self._fenced = bool(pending) and workflow.patched(FENCE_UNDOS)
+        if self._fenced:
+            await self._retake_leases()
         size = MAX_BATCH
         while pending:
             await self._keep_leases()
@@ -375,12 +387,70 @@ class TransactionWorkflow:
             await self._progress(more=bool(pending))
         return blocked
 
+    async def _retake_leases(self) -> None:
+        """Hold every lease again before the first undo write.
+
+        After ``janus retry`` the leases were released by the run that failed, and a
+        lease may have been taken over while a worker was down. Leases that are free,
+        expired or ours are taken; one another transaction holds is waited for, with
+        backoff, up to ``lockTimeout``. Undos then run fenced: an undo that must write
+        a target whose lease is still someone else's fails, naming the holder, and
+        writes nothing (an undo with nothing to write needs no lease).
+        """
+        order = self._lease_order()
+        deadline = workflow.now() + parse_duration(self._txn.spec.lock_timeout)
+        backoff = timedelta(milliseconds=250)
+        while True:
+            held, blockers = await self._take_each(order)
+            self._held = held
+            if not blockers or workflow.now() >= deadline:
+                break
+            first = blockers[0]
+            self.book.note(
+                f"Waiting to roll back: lease {first.lease.namespace}/{first.lease.name} for "
+                f"{first.lease.target} is held by transaction {first.identity}"
+            )
+            await self._mirror()
+            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            backoff = min(backoff * 2, timedelta(seconds=5))
+        for holder in blockers:
+            workflow.logger.warning(
+                "rolling back without lease %s (held by %s): its undo writes nothing",
+                holder.lease.name,
+                holder.identity,
+            )
+
+    async def _take_each(
+        self, order: list[ops.LeaseRef]
+    ) -> tuple[list[ops.LeaseRef], list[ops.Holder]]:
+        """Take every lease we can, skipping (not stopping at) those others hold."""
+        held: list[ops.LeaseRef] = []
+        blockers: list[ops.Holder] = []
+        rest = order
+        while rest:
+            result = await self._acquire(rest, summary=f"retake {len(rest)} leases to roll back")
+            got = set(result.acquired)
+            held += [r for r in rest if r.name in got]
+            if result.blocked_by is None:
+                break
+            blockers.append(result.blocked_by)
+            names = [r.name for r in rest]
+            rest = rest[names.index(result.blocked_by.lease.name) + 1 :]
+        return held, blockers
+
     async def _undo(self, batch: list[_Undo]) -> ops.UndoBatchResult:
+        fencing: dict[str, Any] = {}
+        if self._fenced:
+            fencing = {
+                "lease_duration_seconds": int(self._lease_duration.total_seconds()),
+                "leases_renewed_at": self._renewed_at,
+            }
         result: ops.UndoBatchResult = await workflow.execute_activity(
             ops.UNDO_CHANGES,
             ops.UndoInput(
                 ref=self._txn.ref,
                 identity=self._identity(),
+                **fencing,
                 steps=[
                     ops.UndoStep(
                         target=u.target,
@@ -411,6 +481,8 @@ class TransactionWorkflow:
             self.book.failed(index, result.message)
             self.book.condition("UndoSkipped", True, "ModifiedByOthers", text, now=workflow.now())
             return text
+        if result.foreign and not self.book.item(index).error:
+            self.book.failed(index, result.message)
         if result.outcome == ops.UndoOutcome.RESTORED or self.book.item(index).committed:
             self.book.rolled_back(index)
         return None
