@@ -511,11 +511,11 @@ def _modified_by_others(
     target: ResolvedTarget, current: dict[str, Any], writers: list[str] | None = None
 ) -> UndoResult:
     rv = current["metadata"]["resourceVersion"]
-    by = f" ({', '.join(sorted(set(writers)))})" if writers else ""
+    by = f", written by {', '.join(sorted(set(writers)))}" if writers else ""
     return UndoResult(
         outcome=UndoOutcome.MODIFIED_BY_OTHERS,
-        message=f"changed by someone else{by} after this transaction (now resourceVersion "
-        f"{rv}); left as they wrote it, not restored",
+        message=f"changed by someone else after this transaction (now resourceVersion "
+        f"{rv}{by}); left as they wrote it, not restored",
     )
 
 

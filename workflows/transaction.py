@@ -358,8 +358,34 @@ class TransactionWorkflow:
         blocked: list[str] = []
         pending = list(reversed(self._undos))
         self._fenced = bool(pending) and workflow.patched(FENCE_UNDOS)
-        if self._fenced:
+        if not self._fenced:
+            await self._undo_each(pending, blocked)
+            return blocked
+        # Fenced (since 0.2): hold the leases again first; an undo that must write a
+        # target whose lease another transaction holds is refused by the activity,
+        # writing nothing, and tried again once the lease is free, up to lockTimeout.
+        deadline = workflow.now() + parse_duration(self._txn.spec.lock_timeout)
+        backoff = timedelta(milliseconds=250)
+        await self._retake_leases()
+        while True:
+            waiting = await self._undo_each(pending, blocked)
+            if not waiting:
+                return blocked
+            if workflow.now() >= deadline:
+                blocked += [self._undo_failed(undo, reason) for undo, reason in waiting]
+                return blocked
+            undo, reason = waiting[0]
+            self.book.note(f"Waiting to roll back {undo.target.describe()}: {reason}")
+            await self._mirror()
+            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            backoff = min(backoff * 2, timedelta(seconds=5))
             await self._retake_leases()
+            pending = [undo for undo, _reason in waiting]
+
+    async def _undo_each(self, pending: list[_Undo], blocked: list[str]) -> list[tuple[_Undo, str]]:
+        """Run the undos in order; add what blocked them to ``blocked``. Return the
+        undos refused because another transaction holds their lease (fenced only)."""
+        waiting: list[tuple[_Undo, str]] = []
         size = MAX_BATCH
         while pending:
             await self._keep_leases()
@@ -381,41 +407,27 @@ class TransactionWorkflow:
             done = len(result.done)
             failure = result.failure
             if failure is not None and not failure.retryable:
-                blocked.append(self._undo_failed(batch[done], failure.message))
+                if self._fenced and failure.type == LeaseLost.__name__:
+                    waiting.append((batch[done], failure.message))
+                else:
+                    blocked.append(self._undo_failed(batch[done], failure.message))
                 done += 1
             pending = pending[done:]
             await self._progress(more=bool(pending))
-        return blocked
+        return waiting
 
     async def _retake_leases(self) -> None:
-        """Hold every lease again before the first undo write.
+        """Hold every lease we can again, before undo writes.
 
         After ``janus retry`` the leases were released by the run that failed, and a
         lease may have been taken over while a worker was down. Leases that are free,
-        expired or ours are taken; one another transaction holds is waited for, with
-        backoff, up to ``lockTimeout``. Undos then run fenced: an undo that must write
-        a target whose lease is still someone else's fails, naming the holder, and
-        writes nothing (an undo with nothing to write needs no lease).
+        expired or ours are taken; one that another transaction holds is left to it
+        (the undo that needs it waits, see ``_run_undos``).
         """
-        order = self._lease_order()
-        deadline = workflow.now() + parse_duration(self._txn.spec.lock_timeout)
-        backoff = timedelta(milliseconds=250)
-        while True:
-            held, blockers = await self._take_each(order)
-            self._held = held
-            if not blockers or workflow.now() >= deadline:
-                break
-            first = blockers[0]
-            self.book.note(
-                f"Waiting to roll back: lease {first.lease.namespace}/{first.lease.name} for "
-                f"{first.lease.target} is held by transaction {first.identity}"
-            )
-            await self._mirror()
-            await workflow.sleep(min(backoff, deadline - workflow.now()))
-            backoff = min(backoff * 2, timedelta(seconds=5))
+        self._held, blockers = await self._take_each(self._lease_order())
         for holder in blockers:
             workflow.logger.warning(
-                "rolling back without lease %s (held by %s): its undo writes nothing",
+                "rolling back while lease %s is held by %s: its undo may not write",
                 holder.lease.name,
                 holder.identity,
             )
