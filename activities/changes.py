@@ -341,12 +341,13 @@ def _deletion_note_name(ref: TransactionRef, target: ResolvedTarget) -> str:
     return f"janus-del-{ref.uid}-{target.index}"
 
 
-def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
-    """Before our Delete's first request: note it. Return whether an earlier attempt had."""
-    name = _deletion_note_name(ref, access.target)
-    body = k8s.V1ConfigMap(
+_NOT_OURS = "notOurs"
+
+
+def _deletion_note(access: TargetAccess, ref: TransactionRef) -> k8s.V1ConfigMap:
+    return k8s.V1ConfigMap(
         metadata=k8s.V1ObjectMeta(
-            name=name,
+            name=_deletion_note_name(ref, access.target),
             namespace=ref.namespace,
             labels={TRANSACTION_UID_LABEL: ref.uid, "app.kubernetes.io/managed-by": "janus"},
             owner_references=[
@@ -357,38 +358,46 @@ def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
         ),
         data={"target": access.target.key()},
     )
+
+
+def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Before our Delete's first request: note it. Return whether an earlier attempt had."""
+    name = _deletion_note_name(ref, access.target)
     try:
         with api_errors(
             f"deletion note {ref.namespace}/{name}", rejected=JanusError, expected=(409,)
         ):
-            access.cluster.core.create_namespaced_config_map(ref.namespace, body)
-    except ApiException:
-        return True
+            access.cluster.core.create_namespaced_config_map(
+                ref.namespace, _deletion_note(access, ref)
+            )
+    except ApiException:  # an earlier attempt noted it, unless it found it not ours
+        return deletion_noted(access, ref)
     return False
 
 
 def deletion_noted(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Whether our Delete had started (and was not found to be someone else's)."""
     name = _deletion_note_name(ref, access.target)
     try:
         with api_errors(
             f"deletion note {ref.namespace}/{name}", rejected=JanusError, expected=(404,)
         ):
-            access.cluster.core.read_namespaced_config_map(name, ref.namespace)
+            note = access.cluster.core.read_namespaced_config_map(name, ref.namespace)
     except ApiException:
         return False
-    return True
+    return (note.data or {}).get(_NOT_OURS) is None
 
 
 def forget_deletion(access: TargetAccess, ref: TransactionRef) -> None:
-    """Our Delete found the object gone, deleted by someone else: it was never ours."""
+    """Our Delete found the object gone, deleted by someone else: it was never ours.
+
+    The note stays (the worker may create and update ConfigMaps, not delete them),
+    saying so; it goes with the Transaction."""
     name = _deletion_note_name(ref, access.target)
-    try:
-        with api_errors(
-            f"deletion note {ref.namespace}/{name}", rejected=JanusError, expected=(404,)
-        ):
-            access.cluster.core.delete_namespaced_config_map(name, ref.namespace)
-    except ApiException:
-        return
+    body = _deletion_note(access, ref)
+    body.data = {**(body.data or {}), _NOT_OURS: "deleted by someone else first"}
+    with api_errors(f"deletion note {ref.namespace}/{name}", rejected=JanusError):
+        access.cluster.core.replace_namespaced_config_map(name, ref.namespace, body)
 
 
 def _undo_delete(

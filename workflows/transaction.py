@@ -424,7 +424,16 @@ class TransactionWorkflow:
         expired or ours are taken; one that another transaction holds is left to it
         (the undo that needs it waits, see ``_run_undos``).
         """
-        self._held, blockers = await self._take_each(self._lease_order())
+        order = self._lease_order()
+        renewed = await self._acquire(
+            order, summary=f"renew {len(order)} leases to roll back", renewal=True
+        )
+        if renewed.blocked_by is None:  # the usual case: all still ours
+            self._held = order
+            return
+        got = set(renewed.acquired)
+        taken, blockers = await self._take_each([r for r in order if r.name not in got])
+        self._held = [r for r in order if r.name in got] + taken
         for holder in blockers:
             workflow.logger.warning(
                 "rolling back while lease %s is held by %s: its undo may not write",
