@@ -7,8 +7,11 @@ activities: they cost no round trip through the server, and they are recorded
 before the first write is scheduled. Commit walks the changes in spec order, in
 batches; it registers the undo of every change of a batch *before* running it,
 so an action whose result was lost to a crash is still undone. On a failure or a
-cancel the registered undos run in reverse, shielded from further cancellation.
-Every terminal phase releases every lease.
+cancel the registered undos run in reverse, shielded from further cancellation,
+fenced like the commit: the leases are held again first (``janus retry`` comes
+after they were released), and an undo refused for a lease another transaction
+holds waits for it, up to ``lockTimeout``. Every terminal phase releases every
+lease.
 
 The workflow is deterministic: all I/O is in activities, called by name with the
 models of ``janus.operations``; time is ``workflow.now()``.
@@ -522,7 +525,8 @@ class TransactionWorkflow:
 
     async def _keep_leases(self) -> None:
         """During a rollback, keep the leases alive; a lost one does not stop the undos
-        (each undo still refuses to overwrite a write that is not ours)."""
+        (each undo still refuses to overwrite a write that is not ours, and, fenced,
+        to write a target whose lease is not ours)."""
         if not self._held:
             return
         try:
