@@ -70,11 +70,6 @@ class _Undo:
     unrecorded: bool = True
 
 
-#: ``workflow.patched`` ids: histories recorded by 0.1.0 replay the old path.
-KEEP_UNKNOWN_UNDOS = "keep-undos-of-unknown-outcome"
-FENCE_UNDOS = "fence-undos"
-
-
 def _describe(batch: list[_Undo]) -> str:
     """How the UI names a batch: its one change, or the range of changes."""
     first, last = batch[0].target, batch[-1].target
@@ -175,7 +170,11 @@ class TransactionWorkflow:
                 )
             self.book.note(f"Waiting: {message}")
             await self._mirror()
-            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            # The mirror takes time too: the deadline may have passed meanwhile (a
+            # negative timer would fail the workflow task; the next try gives up).
+            remaining = deadline - workflow.now()
+            if remaining > timedelta(0):
+                await workflow.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, timedelta(seconds=5))
 
     async def _acquire(
@@ -248,7 +247,7 @@ class TransactionWorkflow:
             position += len(result.applied)
             self.book.note(f"Committed {position}/{len(self._targets)}")
             if result.failure is not None and not result.failure.retryable:
-                if not workflow.patched(KEEP_UNKNOWN_UNDOS):
+                if not workflow.patched("keep-undos-of-unknown-outcome"):
                     # 0.1.0 dropped the undos after the failed change; but an earlier
                     # attempt of the batch may have got further than this one (its
                     # leases were fine then), so since 0.2 they stay: each undo whose
@@ -360,7 +359,7 @@ class TransactionWorkflow:
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
         pending = list(reversed(self._undos))
-        self._fenced = bool(pending) and workflow.patched(FENCE_UNDOS)
+        self._fenced = bool(pending) and workflow.patched("fence-undos")
         if not self._fenced:
             await self._undo_each(pending, blocked)
             return blocked
@@ -380,7 +379,9 @@ class TransactionWorkflow:
             undo, reason = waiting[0]
             self.book.note(f"Waiting to roll back {undo.target.describe()}: {reason}")
             await self._mirror()
-            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            remaining = deadline - workflow.now()  # the mirror may have taken it all
+            if remaining > timedelta(0):
+                await workflow.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, timedelta(seconds=5))
             await self._retake_leases()
             pending = [undo for undo, _reason in waiting]

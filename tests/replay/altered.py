@@ -14,7 +14,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from janus import operations as ops
     from janus.models import Phase, TransactionInput, TransactionStatus
+    from workflows.policies import LOCAL
     from workflows.transaction import TransactionWorkflow
 
 
@@ -28,9 +30,6 @@ class SnapshotsBeforeLeases(TransactionWorkflow):
         await self._resolve_targets_swapped()
 
     async def _resolve_targets_swapped(self) -> None:
-        from janus import operations as ops
-        from workflows.policies import LOCAL
-
         resolved: ops.ResolveResult = await workflow.execute_local_activity(
             ops.RESOLVE_TARGETS,
             ops.ResolveInput(ref=self._txn.ref, spec=self._txn.spec, withheld=self._txn.withheld),

@@ -1,6 +1,7 @@
 """Record the workflow histories of every path a Transaction takes, as replay fixtures.
 
     .venv/bin/python -m tests.replay.record --release 0.1.0
+    .venv/bin/python -m tests.replay.record --release unreleased   # the working tree
 
 checks the release (``RELEASES.toml``) out into a temporary worktree and runs
 *its* ``janus bridge`` and ``janus worker`` (as processes, from that tree) on a
@@ -71,6 +72,11 @@ SCENARIOS = {
 }
 
 #: Paths of the main lane the recorder waits to end (the others are awaited where driven).
+#: Paths added after 0.1.0: name -> the first release recording it (``unreleased``
+#: until then). A path listed here is recorded with ``--release unreleased`` and
+#: replayed from ``histories/unreleased/`` until the release that has it.
+ADDED_IN: dict[str, str] = {}
+
 MAIN_LANE_WAITS = (
     "rollback-apply",
     "cancel",
@@ -86,10 +92,10 @@ MAIN_LANE_WAITS = (
 MAIN_FAULTS = ",".join(["apply:4:before@rollback-apply", "apply:110:before@large-rollback"])
 MAIN_DELAYS = ",".join(
     [
-        "apply:1:before:4s@cancel",
-        "apply:1:before:4s@kubectl-delete",
-        "apply:0:before:5s@lease-holder",
-        "apply:0:before:8s@lock-holder",
+        "apply:1:before:10s@cancel",
+        "apply:1:before:10s@kubectl-delete",
+        "apply:0:before:10s@lease-holder",
+        "apply:0:before:12s@lock-holder",
         "apply:1:before:3s@timeout",
         "apply:2:before:1s@timeout",
     ]
@@ -165,7 +171,7 @@ async def phase_in(namespace: str, name: str, phases: set[str]) -> dict[str, Any
         status = (obj or {}).get("status") or {}
         if status.get("phase") in phases:
             return status
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     raise RuntimeError(f"{namespace}/{name} never reached {phases}")
 
 
@@ -203,6 +209,7 @@ class Lane:
         log = self.recorder.logs / f"{self.name}-{role}-{len(self.processes)}.log"
         process = TreeProcess(self.recorder.tree, role, self.env(**settings), log).start()
         self.processes.append(process)
+        self.recorder.processes.append(process)
         return process
 
     def stop(self) -> None:
@@ -219,6 +226,7 @@ class Recorder:
     logs: Path
     workflows: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     phases: dict[str, str] = field(default_factory=dict)
+    processes: list[TreeProcess] = field(default_factory=list)
 
     async def finished(self, lane: Lane, name: str, phases: set[str] = TERMINAL) -> None:
         status = await phase_in(lane.namespace, name, phases)
@@ -226,7 +234,11 @@ class Recorder:
         self.phases[name] = status["phase"]
 
     async def started(self, lane: Lane, name: str) -> str:
-        status = await phase_in(lane.namespace, name, {"Committing"})
+        """Once it commits (in the window a delay opens); a run that ended first is
+        a recorder that was too slow, not a history to keep."""
+        status = await phase_in(lane.namespace, name, {"Committing", *TERMINAL})
+        if status["phase"] != "Committing":
+            raise RuntimeError(f"{name} ended ({status['phase']}) before it could be caught")
         workflow_id: str = status["workflowId"]
         self.workflows[name] = (workflow_id, None)
         return workflow_id
@@ -427,9 +439,13 @@ async def record(rel: Release, endpoints: Endpoints, out: Path) -> None:
         client = await connect(endpoints.temporal_address, endpoints.temporal_namespace)
         rec = Recorder(rel, tree, endpoints, client, logs)
         lanes: list[Callable[[Recorder], Awaitable[None]]] = [main_lane, crash_lane, retry_lane]
-        await asyncio.gather(*(lane(rec) for lane in lanes))
+        try:
+            await asyncio.gather(*(lane(rec) for lane in lanes))
+        finally:
+            for process in rec.processes:
+                process.stop()
         for path in await export(rec, out):
-            print(f"{path.relative_to(ROOT)}  {rec.phases[path.stem]}")
+            print(f"{path}  {rec.phases[path.stem]}")
     print(f"process logs: {logs}")
 
 
@@ -444,7 +460,9 @@ def control_plane() -> Endpoints:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--release", required=True, help="a version of RELEASES.toml")
+    parser.add_argument(
+        "--release", required=True, help="a version of RELEASES.toml, or 'unreleased'"
+    )
     parser.add_argument("--out", type=Path, help="default: tests/replay/histories/<release>")
     args = parser.parse_args()
     rel = release(args.release)

@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RELEASES_FILE = ROOT / "RELEASES.toml"
 HISTORIES = ROOT / "tests" / "replay" / "histories"
+#: Histories recorded from the working tree: the paths added since the last release.
+UNRELEASED = "unreleased"
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,33 @@ def last_release() -> Release:
 
 
 def release(version: str) -> Release:
+    if version == UNRELEASED:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        return Release(version=UNRELEASED, commit=head.stdout.strip())
     for candidate in releases():
         if candidate.version == version:
             return candidate
     known = ", ".join(r.version for r in releases())
-    raise SystemExit(f"release {version!r} is not in {RELEASES_FILE.name} (known: {known})")
+    raise SystemExit(
+        f"release {version!r} is not in {RELEASES_FILE.name} (known: {known}, or {UNRELEASED})"
+    )
+
+
+def order(version: str) -> int:
+    """A version's place in RELEASES.toml; ``unreleased`` comes after every release."""
+    versions = [r.version for r in releases()]
+    return versions.index(version) if version in versions else len(versions)
 
 
 @contextlib.contextmanager
 def checked_out(rel: Release) -> Iterator[Path]:
-    """The release's tree in a temporary detached worktree of this repository."""
+    """The release's tree in a temporary detached worktree of this repository
+    (the working tree itself for ``unreleased``)."""
+    if rel.version == UNRELEASED:
+        yield ROOT
+        return
     parent = Path(tempfile.mkdtemp(prefix=f"janus-{rel.version}-"))
     tree = parent / "tree"
     _git("worktree", "add", "--detach", "--quiet", str(tree), rel.commit)
