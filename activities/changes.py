@@ -8,26 +8,40 @@ and the recording of its result:
   precondition; a repeated apply that finds its own marker returns the earlier
   result instead of writing again, and one that finds a stranger's write stops
   with a conflict instead of overwriting it.
-- *undo* restores the snapshot only while the target is as we left it; a
-  target already back to its snapshot counts as restored; a target someone else
-  changed after us is reported, never overwritten; and when our action failed
-  (so it never landed: every write of ours carries the marker), a change someone
-  else made there is theirs, with nothing of ours to undo.
+- a *Delete* carries no marker (the object goes), so before its first request
+  it leaves a note (a ConfigMap ``janus-del-<uid>-<index>`` beside the
+  snapshots, in the system namespace): an object found gone with no note was
+  deleted by someone else, before our Delete ran; that is a conflict, and its
+  undo recreates nothing.
+- *undo* restores the snapshot only while nobody else wrote the target after us
+  (``ownership``: other field managers' entries since the snapshot; the
+  fingerprint for snapshots without them); a target already back to its
+  snapshot counts as restored; a target someone else changed after us is
+  reported, never overwritten; and when our action failed (so it never landed:
+  every write of ours carries the marker), a change someone else made there is
+  theirs, with nothing of ours to undo. The restore keeps what controllers own:
+  finalizers others added, the status of a custom resource without a status
+  subresource, and the replicas an autoscaler set through ``scale``.
+- every undo write is fenced by the target's lease (``fence``), when the
+  workflow asks for it.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
+from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
-from activities import redact
+from activities import ownership, redact
 from activities.cluster import Cluster, api_errors, get_object
 from activities.fingerprint import fingerprint, same
-from janus.errors import ChangeRejected, InvalidTransaction, TargetConflict
+from activities.snapshots import labels_of as snapshot_labels
+from janus.errors import ChangeRejected, InvalidTransaction, JanusError, TargetConflict
 from janus.models import ChangeType, TransactionRef, group_of
 from janus.operations import (
     CHANGE_MARKER,
@@ -41,7 +55,7 @@ from janus.operations import (
     marker_for,
 )
 
-FIELD_MANAGER = "janus"
+FIELD_MANAGER = ownership.FIELD_MANAGER
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 _SERVER_SET = (
@@ -77,10 +91,13 @@ class TargetAccess:
         *,
         key: bytes = b"",
     ) -> None:
+        self.cluster = cluster
         self.target = target
         #: The fingerprint key (``activities.keys``).
         self.key = key
         self.content = content
+        #: Called before every undo write: raises when the target's lease is not ours.
+        self.fence: Callable[[], None] = lambda: None
         self.secret = is_secret(target)
         if self.secret:
             redact.remember_content(content)
@@ -181,6 +198,9 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     or an earlier attempt of ours: then read the target and decide.
     """
     marker = marker_for(ref, access.target.index)
+    noted_before = False
+    if access.target.change_type == ChangeType.DELETE:
+        noted_before = note_deletion(access, ref)
     try:
         with api_errors(access.target.describe(), rejected=ChangeRejected, expected=(404, 409)):
             written = access.write(
@@ -191,11 +211,13 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     except ApiException as err:
         if err.status not in (404, 409):
             raise
-        return _apply_after_reading(access, marker, snap)
+        return _apply_after_reading(access, ref, marker, snap, noted_before)
     return _result(written, access.key)
 
 
-def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> ApplyResult:
+def _apply_after_reading(
+    access: TargetAccess, ref: TransactionRef, marker: str, snap: Snapshot, noted_before: bool
+) -> ApplyResult:
     """The target moved since the snapshot: our own earlier write, a status update
     (the action is still due), or someone else's change (a conflict)."""
     target = access.target
@@ -203,7 +225,13 @@ def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> A
     if current is not None and marker_of(current) == marker:
         return _result(current, access.key, already_applied=True)
     if target.change_type == ChangeType.DELETE and current is None and snap.exists:
-        return ApplyResult(resource_version="", already_applied=True)
+        if noted_before:  # an earlier attempt of ours was deleting it
+            return ApplyResult(resource_version="", already_applied=True)
+        forget_deletion(access, ref)
+        raise TargetConflict(
+            f"{target.describe()} was deleted by someone else after the snapshot, before "
+            "this transaction's Delete ran; not counting it as ours"
+        )
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = action_body(target, access.content, marker, rv)
@@ -263,16 +291,20 @@ def undo_change(
         return _undo_create(access, ref, request, current, ours)
     assert stored is not None, "Update, Patch and Delete always have a snapshot"
     if current is None:
-        if request.action_failed and target.change_type != ChangeType.DELETE:
+        if target.change_type == ChangeType.DELETE:
+            return _undo_delete(access, ref, request, stored)
+        if request.action_failed:
             return _never_ours()
         return _recreate(access, ref, request, stored)
     if ours:
-        if not _untouched_since(request, current, access.key):
-            return _modified_by_others(target, current)
+        writes = ownership.since(request.snapshot.managers, current)
+        if _written_by_others(request, current, writes, access.key):
+            return _modified_by_others(target, current, writes.conflicting)
+        access.fence()
         with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected):
             access.dyn.replace(
                 access.resource,
-                body=replacement(stored, current),
+                body=restoration(stored, current, writes),
                 name=target.name,
                 namespace=target.namespace,
                 field_manager=FIELD_MANAGER,
@@ -287,6 +319,108 @@ def undo_change(
     return _modified_by_others(target, current)
 
 
+def restoration(
+    stored: dict[str, Any], current: dict[str, Any], writes: ownership.Writes
+) -> dict[str, Any]:
+    """The snapshot as an update of the current object, keeping what controllers own.
+
+    Finalizers someone else added since the snapshot stay (removing one would let
+    an object its controller still guards go); so does the status, unless our own
+    write set it (a custom resource without a status subresource keeps its
+    controller's report; with one, the API server ignores it anyway); and the
+    replicas an autoscaler set through the scale subresource."""
+    body = replacement(stored, current)
+    meta, before = body["metadata"], list(stored["metadata"].get("finalizers") or [])
+    added = [f for f in ownership.foreign_finalizers(current) if f not in before]
+    finalizers = before + [f for f in (current["metadata"].get("finalizers") or []) if f in added]
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+    if "status" in current and not ownership.owned_by_janus(current, "status"):
+        body["status"] = current["status"]
+    replicas = (current.get("spec") or {}).get("replicas")
+    if writes.scaled and replicas is not None:
+        body.setdefault("spec", {})["replicas"] = replicas
+    return body
+
+
+def _deletion_note_name(ref: TransactionRef, target: ResolvedTarget) -> str:
+    return f"janus-del-{ref.uid}-{target.index}"
+
+
+_NOT_OURS = "notOurs"
+
+
+def _note_namespace(access: TargetAccess) -> str:
+    """Notes live beside the snapshots, in the system namespace (the lease namespace),
+    labelled with the Transaction's uid: the bridge deletes them with the snapshots."""
+    return access.target.lease_namespace
+
+
+def _deletion_note(access: TargetAccess, ref: TransactionRef) -> k8s.V1ConfigMap:
+    return k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(
+            name=_deletion_note_name(ref, access.target),
+            namespace=_note_namespace(access),
+            labels=snapshot_labels(ref),
+        ),
+        data={"target": access.target.key()},
+    )
+
+
+def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Before our Delete's first request: note it. Return whether an earlier attempt had."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    try:
+        with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(409,)):
+            access.cluster.core.create_namespaced_config_map(namespace, _deletion_note(access, ref))
+    except ApiException:  # an earlier attempt noted it, unless it found it not ours
+        return deletion_noted(access, ref)
+    return False
+
+
+def deletion_noted(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Whether our Delete had started (and was not found to be someone else's)."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    try:
+        with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(404,)):
+            note = access.cluster.core.read_namespaced_config_map(name, namespace)
+    except ApiException:
+        return False
+    return (note.data or {}).get(_NOT_OURS) is None
+
+
+def forget_deletion(access: TargetAccess, ref: TransactionRef) -> None:
+    """Our Delete found the object gone, deleted by someone else: it was never ours.
+
+    The note stays, saying so; the bridge deletes it with the snapshots."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    body = _deletion_note(access, ref)
+    body.data = {**(body.data or {}), _NOT_OURS: "deleted by someone else first"}
+    with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError):
+        access.cluster.core.replace_namespaced_config_map(name, namespace, body)
+
+
+def _undo_delete(
+    access: TargetAccess, ref: TransactionRef, request: UndoStep, stored: dict[str, Any]
+) -> UndoResult:
+    """A Delete's target is gone: recreate it only if the delete was ours.
+
+    Ours for sure when our delete request returned (a recorded result that did not
+    find it gone); else ours only if our Delete had started (its note is there).
+    An object someone else deleted before our Delete ran stays deleted."""
+    applied = request.applied
+    certain = applied is not None and not applied.already_applied
+    if certain or deletion_noted(access, ref):
+        return _recreate(access, ref, request, stored)
+    return UndoResult(
+        outcome=UndoOutcome.NOTHING_TO_UNDO,
+        foreign=True,
+        message="deleted by someone else before this transaction's Delete ran; not recreated",
+    )
+
+
 def _never_ours() -> UndoResult:
     return UndoResult(
         outcome=UndoOutcome.NOTHING_TO_UNDO,
@@ -298,6 +432,23 @@ def _untouched_since(request: UndoStep, current: dict[str, Any], key: bytes) -> 
     """Nobody changed what a user sees since our write (a status update is fine)."""
     applied = request.applied
     return applied is None or same(current, applied.fingerprint, key)
+
+
+def _written_by_others(
+    request: UndoStep, current: dict[str, Any], writes: ownership.Writes, key: bytes
+) -> bool:
+    """Someone else wrote the target after our write (which carries our marker).
+
+    Another field manager's entry newer than the snapshot says so, even when the
+    writer kept our marker and our result was never recorded (a crash). What a
+    user sees changing since our recorded write says so too, unless an
+    autoscaler's write through ``scale`` explains it. Without managedFields to
+    go by, only the latter counts (as in 0.1.0)."""
+    if writes.conflicting:
+        return True
+    if not writes.known or not writes.scaled:
+        return not _untouched_since(request, current, key)
+    return False
 
 
 def _undo_create(
@@ -315,9 +466,11 @@ def _undo_create(
             outcome=UndoOutcome.NOTHING_TO_UNDO,
             message="the object there was not created by this transaction",
         )
-    if not _untouched_since(request, current, access.key):
-        return _modified_by_others(target, current)
+    writes = ownership.since(request.snapshot.managers, current)
+    if _written_by_others(request, current, writes, access.key):
+        return _modified_by_others(target, current, writes.conflicting)
     meta = current["metadata"]
+    access.fence()
     try:
         with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected, expected=(404,)):
             access.dyn.delete(
@@ -349,6 +502,7 @@ def _recreate(
             outcome=UndoOutcome.MODIFIED_BY_OTHERS,
             message="deleted by someone else after this transaction changed it; not recreating",
         )
+    access.fence()
     try:
         with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected):
             access.dyn.create(
@@ -364,12 +518,15 @@ def _recreate(
     return UndoResult(outcome=UndoOutcome.RESTORED)
 
 
-def _modified_by_others(target: ResolvedTarget, current: dict[str, Any]) -> UndoResult:
+def _modified_by_others(
+    target: ResolvedTarget, current: dict[str, Any], writers: list[str] | None = None
+) -> UndoResult:
     rv = current["metadata"]["resourceVersion"]
+    by = f", written by {', '.join(sorted(set(writers)))}" if writers else ""
     return UndoResult(
         outcome=UndoOutcome.MODIFIED_BY_OTHERS,
-        message=f"changed by someone else after this transaction (now resourceVersion {rv}); "
-        "left as they wrote it, not restored",
+        message=f"changed by someone else after this transaction (now resourceVersion "
+        f"{rv}{by}); left as they wrote it, not restored",
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from activities import changes, redact, resolve, status
+from activities import changes, ownership, redact, resolve, status
 from activities.cluster import Cluster
 from activities.content import TransactionContent
 from activities.keys import FingerprintKey
@@ -161,6 +161,8 @@ class TransactionActivities:
             ]
             saved = self.snapshots.save(request.ref, states, self.key.get())
             result = ops.SnapshotResult(snapshots=saved)
+            for snap, current in zip(result.snapshots, currents, strict=True):
+                snap.managers = ownership.signatures(current)
             for target in request.targets:
                 self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
             return result
@@ -203,12 +205,26 @@ class TransactionActivities:
 
     @activity.defn(name=ops.UNDO_CHANGES)
     def undo_changes(self, request: ops.UndoInput) -> ops.UndoBatchResult:
+        fence = (
+            Fence(
+                self.leases,
+                request.ref.holder_identity(),
+                [s.target for s in request.steps],
+                renewed_at=request.leases_renewed_at,
+                duration_seconds=request.lease_duration_seconds,
+            )
+            if request.lease_duration_seconds > 0
+            else None
+        )
+
         def one(step: ops.UndoStep) -> ops.UndoResult:
             index = step.target.index
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
             access = changes.TargetAccess(
                 self.cluster, request.identity, step.target, key=self.key.get()
             )
+            if fence is not None:
+                access.fence = lambda: fence.before_write(step.target)
             stored = (
                 self.snapshots.load(request.ref, step.snapshot) if step.snapshot.exists else None
             )

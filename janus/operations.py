@@ -163,6 +163,11 @@ class Snapshot(_Model):
         "for the Transaction's namespace.",
     )
     fingerprint: str = Field(default="", description="Of what a user sees; see ``comparable``.")
+    managers: dict[str, str] | None = Field(
+        default=None,
+        description="Every other field manager's managedFields entry then (see "
+        "``activities.ownership``); None for snapshots taken before 0.2.",
+    )
 
 
 class SnapshotInput(_Model):
@@ -242,11 +247,22 @@ class UndoInput(_Model):
     identity: Identity
     steps: list[UndoStep]
     budget_seconds: float
+    lease_duration_seconds: int = Field(
+        default=0,
+        description="Fence every undo write with the target's lease (renewed for this "
+        "long when due); 0: not fenced (workflows recorded by 0.1.0).",
+    )
+    leases_renewed_at: datetime | None = None
 
 
 class UndoResult(_Model):
     outcome: UndoOutcome
     message: str = ""
+    foreign: bool = Field(
+        default=False,
+        description="Nothing of ours to undo, but someone else changed the target "
+        "(e.g. deleted it before our Delete ran): the message goes on the item.",
+    )
 
 
 class UndoBatchResult(_Model):

@@ -5,8 +5,11 @@ refusing it, or someone else changed the target after us). Once the cause is
 fixed, the rollback should run again, from the same undo log. That log is the
 workflow's own state, rebuilt by replay; so the retry is a Temporal *reset* to
 the workflow task that scheduled the first undo: history up to there replays,
-and every undo runs again (each is idempotent: a target already back counts as
-restored), then the leases are released and the status says how it ended.
+and that task runs again: it takes the leases again (the failed run released
+them; one another transaction holds is waited for, and no undo writes its target
+meanwhile), every undo runs again (each is idempotent: a target already back
+counts as restored), then the leases are released and the status says how it
+ended.
 """
 
 from __future__ import annotations

@@ -28,8 +28,11 @@ commands the history records. So:
 4. ``tests/replay/test_replay.py`` replays the histories recorded by every release
    (``tests/replay/histories/<release>/``) with this code; run it after every change
    here (``.venv/bin/pytest tests/replay -q``; a second, no server). When it fails,
-   fix the code, never the fixtures. A new path gets a new recorded history
-   (``tests/replay/record.py``) at the next release.
+   fix the code, never the fixtures. A new path gets a recorded history of its
+   own (``tests/replay/record.py --release unreleased``, CONTRIBUTING.md).
+5. A release that changes what the workflow issues bumps ``GENERATION`` in
+   ``janus/versioning.py``, so a rolled-back deploy's older workers never take its
+   workflows' tasks.
 """
 
 from workflows.transaction import TransactionWorkflow

@@ -7,8 +7,11 @@ activities: they cost no round trip through the server, and they are recorded
 before the first write is scheduled. Commit walks the changes in spec order, in
 batches; it registers the undo of every change of a batch *before* running it,
 so an action whose result was lost to a crash is still undone. On a failure or a
-cancel the registered undos run in reverse, shielded from further cancellation.
-Every terminal phase releases every lease.
+cancel the registered undos run in reverse, shielded from further cancellation,
+fenced like the commit: the leases are held again first (``janus retry`` comes
+after they were released), and an undo refused for a lease another transaction
+holds waits for it, up to ``lockTimeout``. Every terminal phase releases every
+lease.
 
 The workflow is deterministic: all I/O is in activities, called by name with the
 models of ``janus.operations``; time is ``workflow.now()``.
@@ -85,6 +88,7 @@ class TransactionWorkflow:
         self._renewed_at: datetime | None = None
         self._last_mirror: datetime | None = None
         self._events: list[ops.PhaseEvent] = []
+        self._fenced = False
 
     @workflow.query
     def status(self) -> TransactionStatus | None:
@@ -243,9 +247,12 @@ class TransactionWorkflow:
             position += len(result.applied)
             self.book.note(f"Committed {position}/{len(self._targets)}")
             if result.failure is not None and not result.failure.retryable:
-                # The changes after one that cannot succeed were never tried (an
-                # earlier attempt of the batch would have stopped there too).
-                del self._undos[position + 1 :]
+                if not workflow.patched("keep-undos-of-unknown-outcome"):
+                    # 0.1.0 dropped the undos after the failed change; but an earlier
+                    # attempt of the batch may have got further than this one (its
+                    # leases were fine then), so since 0.2 they stay: each undo whose
+                    # outcome is unknown is decided by the target's marker.
+                    del self._undos[position + 1 :]
                 raise ApplicationError(
                     result.failure.message,
                     result.failure.index,
@@ -352,6 +359,37 @@ class TransactionWorkflow:
     async def _run_undos(self) -> list[str]:
         blocked: list[str] = []
         pending = list(reversed(self._undos))
+        self._fenced = bool(pending) and workflow.patched("fence-undos")
+        if not self._fenced:
+            await self._undo_each(pending, blocked)
+            return blocked
+        # Fenced (since 0.2): hold the leases again first; an undo that must write a
+        # target whose lease another transaction holds is refused by the activity,
+        # writing nothing, and tried again once the lease is free, up to lockTimeout.
+        deadline = workflow.now() + parse_duration(self._txn.spec.lock_timeout)
+        backoff = timedelta(milliseconds=250)
+        await self._retake_leases()
+        while True:
+            waiting = await self._undo_each(pending, blocked)
+            if not waiting:
+                return blocked
+            if workflow.now() >= deadline:
+                blocked += [self._undo_failed(undo, reason) for undo, reason in waiting]
+                return blocked
+            undo, reason = waiting[0]
+            self.book.note(f"Waiting to roll back {undo.target.describe()}: {reason}")
+            await self._mirror()
+            remaining = deadline - workflow.now()  # the mirror may have taken it all
+            if remaining > timedelta(0):
+                await workflow.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, timedelta(seconds=5))
+            await self._retake_leases()
+            pending = [undo for undo, _reason in waiting]
+
+    async def _undo_each(self, pending: list[_Undo], blocked: list[str]) -> list[tuple[_Undo, str]]:
+        """Run the undos in order; add what blocked them to ``blocked``. Return the
+        undos refused because another transaction holds their lease (fenced only)."""
+        waiting: list[tuple[_Undo, str]] = []
         size = MAX_BATCH
         while pending:
             await self._keep_leases()
@@ -373,18 +411,71 @@ class TransactionWorkflow:
             done = len(result.done)
             failure = result.failure
             if failure is not None and not failure.retryable:
-                blocked.append(self._undo_failed(batch[done], failure.message))
+                if self._fenced and failure.type == LeaseLost.__name__:
+                    waiting.append((batch[done], failure.message))
+                else:
+                    blocked.append(self._undo_failed(batch[done], failure.message))
                 done += 1
             pending = pending[done:]
             await self._progress(more=bool(pending))
-        return blocked
+        return waiting
+
+    async def _retake_leases(self) -> None:
+        """Hold every lease we can again, before undo writes.
+
+        After ``janus retry`` the leases were released by the run that failed, and a
+        lease may have been taken over while a worker was down. Leases that are free,
+        expired or ours are taken; one that another transaction holds is left to it
+        (the undo that needs it waits, see ``_run_undos``).
+        """
+        order = self._lease_order()
+        renewed = await self._acquire(
+            order, summary=f"renew {len(order)} leases to roll back", renewal=True
+        )
+        if renewed.blocked_by is None:  # the usual case: all still ours
+            self._held = order
+            return
+        got = set(renewed.acquired)
+        taken, blockers = await self._take_each([r for r in order if r.name not in got])
+        self._held = [r for r in order if r.name in got] + taken
+        for holder in blockers:
+            workflow.logger.warning(
+                "rolling back while lease %s is held by %s: its undo may not write",
+                holder.lease.name,
+                holder.identity,
+            )
+
+    async def _take_each(
+        self, order: list[ops.LeaseRef]
+    ) -> tuple[list[ops.LeaseRef], list[ops.Holder]]:
+        """Take every lease we can, skipping (not stopping at) those others hold."""
+        held: list[ops.LeaseRef] = []
+        blockers: list[ops.Holder] = []
+        rest = order
+        while rest:
+            result = await self._acquire(rest, summary=f"retake {len(rest)} leases to roll back")
+            got = set(result.acquired)
+            held += [r for r in rest if r.name in got]
+            if result.blocked_by is None:
+                break
+            blockers.append(result.blocked_by)
+            names = [r.name for r in rest]
+            rest = rest[names.index(result.blocked_by.lease.name) + 1 :]
+        return held, blockers
 
     async def _undo(self, batch: list[_Undo]) -> ops.UndoBatchResult:
+        fencing: dict[str, Any] = {}
+        if self._fenced:
+            fencing = {
+                "lease_duration_seconds": int(self._lease_duration.total_seconds()),
+                "leases_renewed_at": self._renewed_at,
+            }
         result: ops.UndoBatchResult = await workflow.execute_activity(
             ops.UNDO_CHANGES,
             ops.UndoInput(
                 ref=self._txn.ref,
                 identity=self._identity(),
+                **fencing,
                 steps=[
                     ops.UndoStep(
                         target=u.target,
@@ -415,6 +506,8 @@ class TransactionWorkflow:
             self.book.failed(index, result.message)
             self.book.condition("UndoSkipped", True, "ModifiedByOthers", text, now=workflow.now())
             return text
+        if result.foreign and not self.book.item(index).error:
+            self.book.failed(index, result.message)
         if result.outcome == ops.UndoOutcome.RESTORED or self.book.item(index).committed:
             self.book.rolled_back(index)
         return None
@@ -433,7 +526,8 @@ class TransactionWorkflow:
 
     async def _keep_leases(self) -> None:
         """During a rollback, keep the leases alive; a lost one does not stop the undos
-        (each undo still refuses to overwrite a write that is not ours)."""
+        (each undo still refuses to overwrite a write that is not ours, and, fenced,
+        to write a target whose lease is not ours)."""
         if not self._held:
             return
         try:

@@ -1,0 +1,508 @@
+"""Combined faults: a crash, a lost lease, a foreign writer, a cancel, a retry, together.
+
+Each test replays one way the all-or-nothing promise broke under review (issue
+11, defects 1-5), on the real servers, and asserts what a user checks with
+kubectl: every target's end state, the phase, the conditions and items, and that
+no lease of the transaction and no snapshot (once the Transaction is deleted)
+is left.
+
+1. A crash after change 3 of five, then change 0's lease taken by another
+   holder: the retried batch stops at change 0, and the undos of changes 1-3
+   (applied by the crashed attempt, results never recorded) must still run.
+2. A crash after change 1; ``kubectl patch`` adds a key while the worker is down
+   (kubectl keeps our marker); a later change fails: the retry must not adopt
+   the edited object as ours, and the rollback must leave the edit and say so.
+3. Patch, Patch, Delete; the Delete's target deleted with kubectl while the
+   transaction waits; a cancel: the object someone else deleted stays deleted.
+4. A Failed transaction whose lease another transaction then holds: ``janus
+   retry`` must not write the target while the other holds it, and must finish
+   the rollback once it is free.
+5. A rollback keeps what others own: a finalizer added mid-transaction, the
+   status of a custom resource without a status subresource, and the replicas an
+   autoscaler set through the scale subresource (which is no conflict).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from temporalio.client import Client
+
+from janus.config import Fault, WorkerSettings
+from janus.operations import CHANGE_MARKER, lease_name
+from janus.wire import micro_time
+from tests.bridge.support import kubectl
+from tests.reliability.worker_process import WorkerProcess, Zygote
+from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
+from tests.saga.test_retry import run_worker_until
+
+JANUS = Path(sys.executable).parent / "janus"
+OTHER_HOLDER = "elsewhere/another-transaction/0000"
+CRASH_TIMEOUT = 120.0
+FINISH_TIMEOUT = 180.0
+
+
+def config_maps(harness: Harness, names: list[str], data: dict[str, str]) -> None:
+    harness.create_objects(
+        [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": dict(data)}
+            for n in names
+        ]
+    )
+
+
+def patch(name: str, **data: str) -> dict[str, Any]:
+    return change("ConfigMap", name, "Patch", {"data": data})
+
+
+def marker(obj: Any) -> str | None:
+    annotations = (obj.metadata.annotations or {}) if obj is not None else {}
+    return annotations.get(CHANGE_MARKER)
+
+
+def take_lease(api: ApiClient, namespace: str, target: str, holder: str = OTHER_HOLDER) -> None:
+    """Another transaction holds the lease of a ConfigMap target (live for 10 minutes)."""
+    coordination = k8s.CoordinationV1Api(api)
+    name = lease_name("v1", "ConfigMap", namespace, target)
+    now = micro_time(datetime.now(UTC))
+    spec = k8s.V1LeaseSpec(
+        holder_identity=holder, lease_duration_seconds=600, acquire_time=now, renew_time=now
+    )
+    try:
+        lease = coordination.read_namespaced_lease(name, LEASE_NAMESPACE)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=name), spec=spec)
+        coordination.create_namespaced_lease(LEASE_NAMESPACE, body)
+        return
+    lease.spec = spec
+    coordination.replace_namespaced_lease(name, LEASE_NAMESPACE, lease)
+
+
+def lease_holder(api: ApiClient, namespace: str, target: str) -> str | None:
+    name = lease_name("v1", "ConfigMap", namespace, target)
+    try:
+        lease = k8s.CoordinationV1Api(api).read_namespaced_lease(name, LEASE_NAMESPACE)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return lease.spec.holder_identity if lease.spec else None
+
+
+def free_lease(api: ApiClient, namespace: str, target: str) -> None:
+    name = lease_name("v1", "ConfigMap", namespace, target)
+    try:
+        k8s.CoordinationV1Api(api).delete_namespaced_lease(name, LEASE_NAMESPACE)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
+async def nothing_left(harness: Harness, name: str) -> None:
+    """No lease of the transaction; its snapshots (and notes) go with the Transaction."""
+    assert harness.leases() == [], [lease.metadata.name for lease in harness.leases()]
+    uid = harness.transaction(name)["metadata"]["uid"]
+    harness.custom.delete_namespaced_custom_object(
+        "backup.janus.io", "v1alpha1", harness.namespace, "transactions", name
+    )
+    selector = f"backup.janus.io/transaction-uid={uid}"
+    left: list[str] = []
+    for _ in range(300):
+        left = [
+            c.metadata.name
+            for c in harness.core.list_namespaced_config_map(
+                harness.namespace, label_selector=selector
+            ).items
+        ]
+        if not left:
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"snapshots left after deleting the Transaction: {left}")
+
+
+async def wait_committed(harness: Harness, name: str, count: int) -> None:
+    """Until the status shows the first ``count`` changes committed."""
+    for _ in range(600):
+        items = harness.transaction(name).get("status", {}).get("items") or []
+        if len(items) >= count and all(i.get("committed") for i in items[:count]):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name}: changes 0..{count - 1} never showed committed")
+
+
+def item(status: dict[str, Any], index: int) -> dict[str, Any]:
+    found: dict[str, Any] = status["items"][index]
+    return found
+
+
+def worker(
+    zygote: Zygote, task_queue: str, tmp_path: Path, label: str, **env: str
+) -> WorkerProcess:
+    return WorkerProcess(zygote, task_queue, tmp_path / f"{label}.log", env).start()
+
+
+def janus_retry(namespace: str, name: str) -> str:
+    done = subprocess.run(
+        [str(JANUS), "retry", f"{namespace}/{name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+# -- 1 ----------------------------------------------------------------------------
+
+
+async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    zygote: Zygote,
+    tmp_path: Path,
+) -> None:
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    names = [f"c{i}" for i in range(5)]
+    config_maps(harness, names, {"v": "1"})
+    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:3:after")
+    await first.ready()
+    handle = await harness.start(
+        transaction("five", *(patch(n, v="2") for n in names), lockTimeout="3s")
+    )
+    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert [harness.config_map(n).data["v"] for n in names] == ["2", "2", "2", "2", "1"]
+    take_lease(kube_api, namespace, "c0")  # while no worker runs
+
+    second = worker(zygote, task_queue, tmp_path, "healthy")
+    try:
+        await second.ready()
+        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    finally:
+        second.stop()
+
+    status = harness.transaction("five")["status"]
+    print(f"\n[combined] defect 1: {status['phase']}: {status['message']}")
+    # Changes 1-3 are undone although the retry never recorded them.
+    for n in names[1:]:
+        cm = harness.config_map(n)
+        assert cm.data == {"v": "1"} and marker(cm) is None, (n, cm.data, marker(cm))
+    for index in (1, 2, 3):
+        assert item(status, index)["rolledBack"], item(status, index)
+    # Change 0 is not written while another transaction holds its lease; that is
+    # what the status says, so the phase is Failed, not RolledBack.
+    assert harness.config_map("c0").data == {"v": "2"}
+    assert status["phase"] == "Failed", status
+    assert "undo of change 0" in status["message"] and OTHER_HOLDER in status["message"]
+    assert OTHER_HOLDER in item(status, 0)["error"]
+    assert not item(status, 0)["rolledBack"]
+    assert lease_holder(kube_api, namespace, "c0") == OTHER_HOLDER
+    free_lease(kube_api, namespace, "c0")
+    await nothing_left(harness, "five")
+
+
+# -- 2 ----------------------------------------------------------------------------
+
+
+async def test_a_retried_apply_does_not_adopt_a_foreign_edit_that_kept_our_marker(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    zygote: Zygote,
+    tmp_path: Path,
+) -> None:
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    config_maps(harness, ["a", "b", "c"], {"v": "1"})
+    first = worker(
+        zygote,
+        task_queue,
+        tmp_path,
+        "crashing",
+        JANUS_CRASH_AT="apply:1:after",
+        JANUS_FAULTS="apply:2:before",
+    )
+    await first.ready()
+    handle = await harness.start(
+        transaction("adopt", patch("a", v="2"), patch("b", v="2"), patch("c", v="2"))
+    )
+    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    kubectl("-n", namespace, "patch", "configmap", "b", "-p", '{"data":{"theirs":"kept"}}')
+    edited = harness.config_map("b")
+    assert marker(edited) is not None  # kubectl kept our marker
+    edited_rv = edited.metadata.resource_version
+
+    second = worker(zygote, task_queue, tmp_path, "healthy", JANUS_FAULTS="apply:2:before")
+    try:
+        await second.ready()
+        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    finally:
+        second.stop()
+
+    status = harness.transaction("adopt")["status"]
+    print(f"\n[combined] defect 2: {status['phase']}: {status['message']}")
+    b = harness.config_map("b")
+    assert b.data == {"v": "2", "theirs": "kept"}, b.data  # the foreign edit survives
+    assert b.metadata.resource_version == edited_rv  # and was not written over
+    assert harness.config_map("a").data == {"v": "1"}
+    assert harness.config_map("c").data == {"v": "1"}
+    assert status["phase"] == "Failed", status
+    assert "kubectl-patch" in item(status, 1)["error"], item(status, 1)
+    skipped = {c["type"]: c for c in status["conditions"]}["UndoSkipped"]
+    assert skipped["reason"] == "ModifiedByOthers" and "change 1" in skipped["message"]
+    await nothing_left(harness, "adopt")
+
+
+# -- 3 ----------------------------------------------------------------------------
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:1:before:8s"),))
+async def test_a_delete_that_never_ran_does_not_recreate_what_someone_else_deleted(
+    harness: Harness,
+) -> None:
+    config_maps(harness, ["a", "b", "fx"], {"v": "1"})
+    handle = await harness.start(
+        transaction(
+            "gone",
+            patch("a", v="2"),
+            patch("b", v="2"),
+            change("ConfigMap", "fx", "Delete"),
+        )
+    )
+    await wait_committed(harness, "gone", 1)  # change 1 now waits 8 s before its write
+    kubectl("-n", harness.namespace, "delete", "configmap", "fx")
+    await handle.cancel()
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    status = harness.transaction("gone")["status"]
+    print(f"\n[combined] defect 3: {status['phase']}: {status['message']}")
+    assert harness.config_map("fx") is None  # someone else deleted it; it stays deleted
+    assert harness.config_map("a").data == {"v": "1"}
+    assert harness.config_map("b").data == {"v": "1"}
+    assert status["phase"] == "RolledBack", status
+    fx = item(status, 2)
+    assert not fx["committed"] and not fx["rolledBack"], fx
+    assert "deleted by someone else" in fx["error"], fx
+    await nothing_left(harness, "gone")
+
+
+# -- 4 ----------------------------------------------------------------------------
+
+
+async def test_janus_retry_never_writes_a_target_another_transaction_holds(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    endpoints: Any,
+) -> None:
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    config_maps(harness, ["first", "second"], {"v": "1"})
+    manifest = transaction(
+        "fenced", patch("first", v="2"), patch("second", v="2"), lockTimeout="3s"
+    )
+    kubeconfig = str(endpoints.kubeconfig)
+    # The first run: undo 0 fails for good, so the transaction ends Failed.
+    faulty = WorkerSettings(
+        lease_namespace=LEASE_NAMESPACE,
+        faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")),
+    )
+    handle = await harness.start(manifest)
+    await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
+    assert harness.transaction("fenced")["status"]["phase"] == "Failed"
+    assert harness.leases() == []
+    healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+
+    take_lease(kube_api, namespace, "first")
+    before = harness.config_map("first")
+    janus_retry(namespace, "fenced")
+    retried = temporal_client.get_workflow_handle(handle.id)
+    await run_worker_until(
+        temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
+    )
+    status = harness.transaction("fenced")["status"]
+    print(f"\n[combined] defect 4 (lease held): {status['phase']}: {status['message']}")
+    after = harness.config_map("first")
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.metadata.managed_fields == before.metadata.managed_fields
+    assert after.data == {"v": "2"}
+    assert status["phase"] == "Failed", status
+    assert OTHER_HOLDER in status["message"] and "not writing" in status["message"]
+    assert lease_holder(kube_api, namespace, "first") == OTHER_HOLDER
+    assert harness.leases() == []  # nothing of ours: the retry released what it took
+
+    free_lease(kube_api, namespace, "first")  # the other transaction is done
+    janus_retry(namespace, "fenced")
+    retried = temporal_client.get_workflow_handle(handle.id)
+    await run_worker_until(
+        temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
+    )
+    status = harness.transaction("fenced")["status"]
+    print(f"[combined] defect 4 (lease free): {status['phase']}: {status['message']}")
+    assert status["phase"] == "RolledBack", status
+    assert harness.config_map("first").data == {"v": "1"}
+    assert harness.config_map("second").data == {"v": "1"}
+    await nothing_left(harness, "fenced")
+
+
+# -- 5 ----------------------------------------------------------------------------
+
+GADGET_GROUP = "combined.janus.dev"
+GADGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"gadgets.{GADGET_GROUP}"},
+    "spec": {
+        "group": GADGET_GROUP,
+        "scope": "Namespaced",
+        "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                # No status subresource: its controller writes status with the object.
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def gadget_kind(kube_api: ApiClient) -> Any:
+    ext = k8s.ApiextensionsV1Api(kube_api)
+    try:
+        ext.create_custom_resource_definition(GADGET_CRD)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    dyn = DynamicClient(kube_api)
+    for _ in range(200):
+        try:
+            return dyn.resources.get(api_version=f"{GADGET_GROUP}/v1", kind="Gadget"), dyn
+        except Exception:
+            dyn.resources.invalidate_cache()
+            time.sleep(0.1)
+    raise AssertionError("the Gadget kind never became served")
+
+
+@pytest.mark.worker(
+    delays=(Fault.parse("apply:3:before:10s"),), faults=(Fault.parse("apply:3:before"),)
+)
+async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns = harness.namespace
+    gadgets, dyn = gadget_kind(kube_api)
+    labels = {"app": "web"}
+    harness.create_objects(
+        [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": {"v": "1"}}
+            for n in ("guarded", "last")
+        ]
+        + [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web", "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "web", "image": "example/web:v1"}]},
+                    },
+                },
+            }
+        ]
+    )
+    dyn.create(
+        gadgets,
+        namespace=ns,
+        body={
+            "apiVersion": f"{GADGET_GROUP}/v1",
+            "kind": "Gadget",
+            "metadata": {"name": "gear"},
+            "spec": {"size": 1},
+        },
+    )
+    name = "keep"
+    container = {"name": "web", "image": "example/web:v2"}
+    handle = await harness.start(
+        transaction(
+            name,
+            patch("guarded", v="2"),
+            change(
+                "Gadget", "gear", "Patch", {"spec": {"size": 3}}, api_version=f"{GADGET_GROUP}/v1"
+            ),
+            change(
+                "Deployment",
+                "web",
+                "Patch",
+                {"spec": {"template": {"spec": {"containers": [container]}}}},
+                api_version="apps/v1",
+            ),
+            patch("last", v="2"),
+        )
+    )
+    await wait_committed(harness, name, 3)  # change 3 waits 10 s, then fails
+    kubectl(
+        "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    kubectl(
+        "-n", ns, "patch", "gadget", "gear", "--type=merge", "--field-manager=gadget-controller",
+        "-p", '{"status":{"ready":true}}',
+    )  # fmt: skip
+    # What the HPA controller does: write the replicas through the scale subresource.
+    k8s.AppsV1Api(kube_api).patch_namespaced_deployment_scale(
+        "web", ns, {"spec": {"replicas": 3}}, field_manager="kube-controller-manager"
+    )
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    status = harness.transaction(name)["status"]
+    print(f"\n[combined] defect 5: {status['phase']}: {status['message']}")
+    try:
+        guarded = harness.config_map("guarded")
+        assert guarded.data == {"v": "1"} and marker(guarded) is None, guarded.data
+        assert guarded.metadata.finalizers == ["example.com/keep"]
+        gear = dyn.get(gadgets, name="gear", namespace=ns).to_dict()
+        assert gear["spec"] == {"size": 1}, gear
+        assert gear.get("status") == {"ready": True}, gear
+        web = harness.deployment("web")
+        assert web.spec.template.spec.containers[0].image == "example/web:v1"
+        assert web.spec.replicas == 3  # the autoscaler's, kept
+        assert status["phase"] == "RolledBack", status
+        assert all(item(status, i)["rolledBack"] for i in range(3)), status["items"]
+        assert "UndoSkipped" not in {c["type"] for c in status["conditions"]}
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}',
+        )  # fmt: skip
