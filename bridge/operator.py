@@ -70,10 +70,15 @@ def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
 
 
 class _KopfNoise(logging.Filter):
-    """Drop kopf lines that say nothing here: the metrics handler's success on every
-    status write, and the warning that signals are ignored (the main thread has them)."""
+    """Drop kopf lines that say nothing here: the metrics and notice handlers' success
+    on every status write, and the warning that signals are ignored (the main thread
+    has them)."""
 
-    NOISE = ("Handler 'observe' succeeded", "OS signals are ignored")
+    NOISE = (
+        "Handler 'observe' succeeded",
+        "Handler 'notice-others' succeeded",
+        "OS signals are ignored",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
