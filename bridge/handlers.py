@@ -111,11 +111,11 @@ class Handlers:
             kopf.warn(body, reason=reason, message=f"{text} (retrying)")
         return kopf.TemporaryError(text, delay=self.settings.retry_seconds)
 
-    def _ours(self, labels: kopf.Labels, **_: Any) -> bool:
-        return self.directory.handles(labels)
+    def _ours(self, labels: kopf.Labels, body: kopf.Body, **_: Any) -> bool:
+        return self.directory.handles(labels, _finalizers(body))
 
-    def _not_ours(self, labels: kopf.Labels, **_: Any) -> bool:
-        return not self.directory.handles(labels)
+    def _not_ours(self, labels: kopf.Labels, body: kopf.Body, **_: Any) -> bool:
+        return not self.directory.handles(labels, _finalizers(body))
 
     async def notice(
         self,
@@ -134,7 +134,7 @@ class Handlers:
         if not uid or type == "DELETED" or uid in self._noticed:
             return
         self._noticed.add(uid)
-        owner = self.directory.owner(labels)
+        owner = self.directory.owner(labels, _finalizers(body))
         me = self.settings.installation
         if owner is not None:
             logger.info("left to Janus installation %r (this is %r)", owner, me)
@@ -162,6 +162,10 @@ class Handlers:
             self.observer.forget(uid)
             return
         self.observer.observe(uid, parse_status(body.get("status")))
+
+
+def _finalizers(body: kopf.Body) -> list[str]:
+    return list(body.get("metadata", {}).get("finalizers") or [])
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -14,8 +14,9 @@ sit silently without a status.
   belongs to that installation. One without the label belongs to the
   installations that take unlabelled Transactions (the default; ``--pinned-only``
   opts out); if several of those lead at once, the one leading longest (earliest
-  ``acquireTime`` of its Lease) handles them and the others leave them alone,
-  saying so in their logs: never two bridges on one Transaction.
+  ``acquireTime`` of its Lease) takes it and the others leave it alone, saying
+  so in their logs: never two bridges on one Transaction. Once taken (its
+  finalizer on it), it stays with that installation.
 * **kopf's keys.** Each installation's kopf keeps its own finalizer
   (``backup.janus.io/finalizer-<name>``) and annotations (prefix
   ``<name>.backup.janus.io``), so it never removes another installation's
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -69,6 +70,16 @@ def finalizer(installation: str) -> str:
     """The finalizer of an installation's kopf (0.1.0's for the default one)."""
     suffix = "" if installation == DEFAULT_INSTALLATION else f"-{installation}"
     return f"{API_GROUP}/finalizer{suffix}"
+
+
+def installation_of(finalizer_name: str) -> str | None:
+    """The installation whose finalizer this is, or None for any other finalizer."""
+    base = finalizer(DEFAULT_INSTALLATION)
+    if finalizer_name == base:
+        return DEFAULT_INSTALLATION
+    if finalizer_name.startswith(f"{base}-"):
+        return finalizer_name.removeprefix(f"{base}-")
+    return None
 
 
 def annotation_prefix(installation: str) -> str:
@@ -107,15 +118,24 @@ class Directory:
     def me(self) -> str:
         return self.settings.installation
 
-    def handles(self, labels: Mapping[str, str]) -> bool:
-        """Whether this installation handles a Transaction with these labels."""
-        return self.owner(labels) == self.me
+    def handles(self, labels: Mapping[str, str], finalizers: Sequence[str] = ()) -> bool:
+        """Whether this installation handles a Transaction with these labels and finalizers."""
+        return self.owner(labels, finalizers) == self.me
 
-    def owner(self, labels: Mapping[str, str]) -> str | None:
-        """The installation that handles it, or None when no leading one will."""
+    def owner(self, labels: Mapping[str, str], finalizers: Sequence[str] = ()) -> str | None:
+        """The installation that handles it, or None when no leading one will.
+
+        A pin decides; else an installation's finalizer already on it (an unlabelled
+        Transaction stays with the installation that took it, even when the one
+        leading longest changes, so no kopf ever drops a finalizer it did not add);
+        else the installation taking unlabelled ones that leads longest.
+        """
         pinned = labels.get(INSTALLATION_LABEL)
         if pinned:
             return pinned if pinned == self.me or pinned in self.leaders else None
+        taken = [installation_of(f) for f in finalizers]
+        if any(taken):
+            return next(name for name in taken if name)
         takers = [leader for leader in self._everyone() if leader.takes_unpinned]
         if not takers:
             return None

@@ -172,6 +172,9 @@ def test_unlabelled_transactions_go_to_the_installation_leading_longest() -> Non
     assert mine.handles({INSTALLATION_LABEL: "new"})
     assert mine.owner({INSTALLATION_LABEL: "gone"}) is None
 
+    assert mine.handles({}, ["other.io/x", finalizer("new")]), "taken: it stays"
+    assert mine.owner({}, [finalizer("janus")]) == "janus"
+
     mine.leaders = {"old": leader("old", 0, takes_unpinned=False)}
     assert mine.handles({})
 
