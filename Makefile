@@ -51,7 +51,8 @@ UI_URL = $$($(BIN)/janus dev env | sed -n 's/^\# Temporal UI: //p')
 
 demo: build-cluster
 	$(BIN)/janus dev up
-	$(DEV_ENV) && $(BIN)/kubectl apply -f deploy/crd.yaml -f deploy/namespace.yaml
+	$(DEV_ENV) && $(BIN)/kubectl apply -f deploy/crd.yaml -f deploy/namespace.yaml \
+		-f deploy/admission-policy.yaml
 	$(DEV_ENV) && $(BIN)/kubectl wait --for=condition=Established crd/transactions.backup.janus.io
 	$(DEV_ENV) && $(BIN)/janus run --detach --pid-file $(RUN_PID) --log-file $(RUN_LOG) \
 		--namespace $(DEMO_NS) --metrics-port $(DEMO_PORT) --temporal-ui "$(UI_URL)"

@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 from activities.cluster import Cluster, api_errors
 from activities.parallel import side_by_side
 from janus.errors import Forbidden, InvalidTransaction
-from janus.models import ChangeType
+from janus.models import DEFAULT_SERVICE_ACCOUNT, ChangeType, group_of
 from janus.operations import Identity, ResolvedTarget
 
 #: The verbs a change needs besides ``get``: its action's, then its undo's.
@@ -57,9 +57,8 @@ def needed(target: ResolvedTarget) -> list[tuple[str, str]]:
 
 
 def whom(identity: Identity) -> str:
-    if identity.service_account:
-        return f"service account {identity.namespace}/{identity.service_account}"
-    return "the Janus worker (the Transaction sets no serviceAccountName)"
+    account = identity.service_account or DEFAULT_SERVICE_ACCOUNT
+    return f"service account {identity.namespace}/{account}"
 
 
 class AccessCheck:
@@ -124,7 +123,7 @@ class AccessCheck:
 
 
 def _group(target: ResolvedTarget) -> str:
-    return target.api_version.split("/")[0] if "/" in target.api_version else ""
+    return group_of(target.api_version)
 
 
 def _resource(group: str, resource: str) -> str:

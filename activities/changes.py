@@ -26,9 +26,9 @@ from kubernetes.dynamic.resource import Resource
 
 from activities import redact
 from activities.cluster import Cluster, api_errors, get_object
-from activities.fingerprint import fingerprint
+from activities.fingerprint import fingerprint, same
 from janus.errors import ChangeRejected, InvalidTransaction, TargetConflict
-from janus.models import ChangeType, TransactionRef
+from janus.models import ChangeType, TransactionRef, group_of
 from janus.operations import (
     CHANGE_MARKER,
     ApplyResult,
@@ -57,7 +57,8 @@ _SERVER_SET = (
 
 
 def is_secret(target: ResolvedTarget) -> bool:
-    return target.api_version == "v1" and target.kind == "Secret"
+    """A core-group Secret; targets are canonical (``activities.resolve``)."""
+    return group_of(target.api_version) == "" and target.kind == "Secret"
 
 
 class TargetAccess:
@@ -73,8 +74,12 @@ class TargetAccess:
         identity: Identity,
         target: ResolvedTarget,
         content: dict[str, Any] | None = None,
+        *,
+        key: bytes = b"",
     ) -> None:
         self.target = target
+        #: The fingerprint key (``activities.keys``).
+        self.key = key
         self.content = content
         self.secret = is_secret(target)
         if self.secret:
@@ -187,7 +192,7 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
         if err.status not in (404, 409):
             raise
         return _apply_after_reading(access, marker, snap)
-    return _result(written)
+    return _result(written, access.key)
 
 
 def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> ApplyResult:
@@ -196,10 +201,10 @@ def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> A
     target = access.target
     current = access.read()
     if current is not None and marker_of(current) == marker:
-        return _result(current, already_applied=True)
+        return _result(current, access.key, already_applied=True)
     if target.change_type == ChangeType.DELETE and current is None and snap.exists:
         return ApplyResult(resource_version="", already_applied=True)
-    _check_unchanged(target, snap, current)
+    _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = action_body(target, access.content, marker, rv)
     try:
@@ -209,21 +214,23 @@ def _apply_after_reading(access: TargetAccess, marker: str, snap: Snapshot) -> A
         if err.status != 409:
             raise
         return _settle_conflict(access, target, marker, err)
-    return _result(written)
+    return _result(written, access.key)
 
 
-def _result(obj: dict[str, Any] | None, *, already_applied: bool = False) -> ApplyResult:
+def _result(
+    obj: dict[str, Any] | None, key: bytes, *, already_applied: bool = False
+) -> ApplyResult:
     rv = obj["metadata"]["resourceVersion"] if obj else ""
     return ApplyResult(
-        resource_version=rv, fingerprint=fingerprint(obj), already_applied=already_applied
+        resource_version=rv, fingerprint=fingerprint(obj, key), already_applied=already_applied
     )
 
 
 def _check_unchanged(
-    target: ResolvedTarget, snap: Snapshot, current: dict[str, Any] | None
+    target: ResolvedTarget, snap: Snapshot, current: dict[str, Any] | None, key: bytes
 ) -> None:
     """Refuse to write over a change made since the snapshot (status updates don't count)."""
-    if (current is not None) == snap.exists and fingerprint(current) == snap.fingerprint:
+    if (current is not None) == snap.exists and same(current, snap.fingerprint, key):
         return
     seen = f"resourceVersion {snap.resource_version}" if snap.exists else "absent"
     now = f"resourceVersion {current['metadata']['resourceVersion']}" if current else "absent"
@@ -239,7 +246,7 @@ def _settle_conflict(
     """A 409: our own earlier write (fine) or someone else's (a conflict)."""
     current = access.read()
     if current is not None and marker_of(current) == marker:
-        return _result(current, already_applied=True)
+        return _result(current, access.key, already_applied=True)
     raise TargetConflict(
         f"{target.describe()} was changed by someone else while committing; not overwriting it"
     ) from err
@@ -260,7 +267,7 @@ def undo_change(
             return _never_ours()
         return _recreate(access, ref, request, stored)
     if ours:
-        if not _untouched_since(request, current):
+        if not _untouched_since(request, current, access.key):
             return _modified_by_others(target, current)
         with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected):
             access.dyn.replace(
@@ -275,7 +282,7 @@ def undo_change(
         # Our write never landed (it would carry our marker): whatever is there is
         # the snapshot, or someone else's change made since. Nothing of ours to undo.
         return _never_ours()
-    if fingerprint(current) == request.snapshot.fingerprint:
+    if same(current, request.snapshot.fingerprint, access.key):
         return UndoResult(outcome=UndoOutcome.RESTORED, message="already as before")
     return _modified_by_others(target, current)
 
@@ -287,10 +294,10 @@ def _never_ours() -> UndoResult:
     )
 
 
-def _untouched_since(request: UndoStep, current: dict[str, Any]) -> bool:
+def _untouched_since(request: UndoStep, current: dict[str, Any], key: bytes) -> bool:
     """Nobody changed what a user sees since our write (a status update is fine)."""
     applied = request.applied
-    return applied is None or fingerprint(current) == applied.fingerprint
+    return applied is None or same(current, applied.fingerprint, key)
 
 
 def _undo_create(
@@ -308,7 +315,7 @@ def _undo_create(
             outcome=UndoOutcome.NOTHING_TO_UNDO,
             message="the object there was not created by this transaction",
         )
-    if not _untouched_since(request, current):
+    if not _untouched_since(request, current, access.key):
         return _modified_by_others(target, current)
     meta = current["metadata"]
     try:

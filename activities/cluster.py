@@ -1,10 +1,11 @@
 """Access to the API server: clients per identity, discovery, and error translation.
 
 Every read and write of a *target* goes through the client of the transaction's
-identity (the worker itself, or the transaction's service account impersonated),
-so the API server's RBAC decides what a transaction may touch. Janus's own
-objects (leases, snapshots, the Transaction's status and events) are written as
-the worker.
+identity: a service account of the Transaction's namespace, impersonated
+(``spec.serviceAccountName``, or ``janus`` when a history recorded none). The
+worker never touches a target with its own rights, so the API server's RBAC
+decides what a transaction may touch. Janus's own objects (leases, snapshots,
+the Transaction's status and events) are written as the worker.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.dynamic.resource import Resource
 
 from janus.errors import ChangeRejected, Forbidden, InvalidTransaction, JanusError
+from janus.models import DEFAULT_SERVICE_ACCOUNT
 from janus.operations import Identity
 
 
@@ -82,9 +84,14 @@ class Impersonation:
 
 
 def impersonation(identity: Identity | None) -> Impersonation | None:
-    if identity is None or not identity.service_account:
+    """Whom to impersonate for ``identity``; None (the worker) only for discovery.
+
+    A transaction without an account (recorded before accounts were defaulted)
+    acts as the default account, never as the worker.
+    """
+    if identity is None:
         return None
-    return Impersonation(identity.namespace, identity.service_account)
+    return Impersonation(identity.namespace, identity.service_account or DEFAULT_SERVICE_ACCOUNT)
 
 
 class Cluster:
@@ -108,7 +115,8 @@ class Cluster:
         k8s.AuthorizationV1Api(api_client)
 
     def dynamic(self, identity: Identity | None = None) -> DynamicClient:
-        """A dynamic client acting as ``identity``'s service account, if it names one."""
+        """A dynamic client acting as ``identity``'s service account (None: the worker,
+        for discovery only)."""
         key = impersonation(identity)
         with self._lock:
             if key not in self._dynamic:
@@ -116,7 +124,7 @@ class Cluster:
             return self._dynamic[key]
 
     def client_for(self, identity: Identity | None) -> k8s.ApiClient:
-        """A plain API client acting as ``identity``'s service account, if it names one."""
+        """A plain API client acting as ``identity``'s service account (None: the worker)."""
         who = impersonation(identity)
         if who is None:
             return self.api_client
@@ -162,6 +170,22 @@ class Cluster:
             f"kind {kind} in {api_version} is not served by the API server: check "
             "target.apiVersion and target.kind (kubectl api-resources lists what is served)"
         )
+
+    def lease_api_version(self, resource: Resource) -> str:
+        """The apiVersion that keys a kind's leases: its group's preferred version.
+
+        Every served version of a kind names one object, so all take one lease; the
+        preferred version (not the group alone) keeps the lease names of 0.1.0 for
+        the usual spelling, so old and new workers exclude each other during an
+        upgrade. A kind the preferred version does not serve keys on its own.
+        """
+        if not resource.group:
+            return "v1"
+        dyn = self.dynamic()
+        with self._discovery_lock:
+            found = dyn.resources.search(group=resource.group, kind=resource.kind)
+        preferred = sorted(r.group_version for r in found if getattr(r, "preferred", False))
+        return preferred[0] if preferred else str(resource.group_version)
 
 
 def get_object(

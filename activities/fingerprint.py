@@ -7,11 +7,18 @@ roll back. So a target counts as changed by someone else only when its
 user-visible parts differ: everything but status and server-set metadata, plus
 labels, annotations (minus controllers' bookkeeping and our own marker) and
 ownerReferences.
+
+A fingerprint travels through the workflow's history, and an unkeyed digest of a
+Secret would let anyone who reads the history test guesses of a weak value. So
+it is an HMAC under a key only the worker holds (``activities.keys``), marked
+``KEYED``. A fingerprint recorded by 0.1.0 is an unkeyed digest and is compared
+as one (``same``), so transactions in flight across an upgrade keep working.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -38,9 +45,22 @@ def comparable(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fingerprint(obj: dict[str, Any] | None) -> str:
-    """A short digest of ``comparable(obj)``; '' for an absent object."""
+#: The prefix of a keyed fingerprint.
+KEYED = "k1:"
+
+
+def fingerprint(obj: dict[str, Any] | None, key: bytes = b"") -> str:
+    """A digest of ``comparable(obj)``, keyed when ``key`` is given; '' for an absent object."""
     if obj is None:
         return ""
-    text = json.dumps(comparable(obj), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    text = json.dumps(comparable(obj), sort_keys=True, separators=(",", ":")).encode()
+    if key:
+        return KEYED + hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text).hexdigest()[:32]
+
+
+def same(obj: dict[str, Any] | None, recorded: str, key: bytes) -> bool:
+    """Whether ``obj`` has the ``recorded`` fingerprint, keyed or (from 0.1.0) not."""
+    return hmac.compare_digest(
+        fingerprint(obj, key if recorded.startswith(KEYED) else b""), recorded
+    )

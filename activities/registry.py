@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities import changes, redact, resolve, status
 from activities.cluster import Cluster
 from activities.content import TransactionContent
+from activities.keys import FingerprintKey
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
 from activities.snapshots import SnapshotStore
@@ -62,7 +63,8 @@ class TransactionActivities:
         self.cluster = cluster
         self.settings = settings
         self.leases = LeaseKeeper(cluster)
-        self.snapshots = SnapshotStore(cluster)
+        self.key = FingerprintKey(cluster, settings.lease_namespace)
+        self.snapshots = SnapshotStore(cluster, settings.lease_namespace)
         self._fired: set[tuple[str, str, int]] = set()
         self._fired_lock = threading.Lock()
 
@@ -141,7 +143,9 @@ class TransactionActivities:
             target, content = step
             with about_change(target.index):
                 self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                access = changes.TargetAccess(self.cluster, request.identity, target, content)
+                access = changes.TargetAccess(
+                    self.cluster, request.identity, target, content, key=self.key.get()
+                )
                 current = access.read()
                 changes.refuse_written_by(request.ref, target, current)
                 changes.verify_and_dry_run(access, current)
@@ -155,7 +159,8 @@ class TransactionActivities:
                 (t.index, is_secret(t), current)
                 for t, current in zip(request.targets, currents, strict=True)
             ]
-            result = ops.SnapshotResult(snapshots=self.snapshots.save(request.ref, states))
+            saved = self.snapshots.save(request.ref, states, self.key.get())
+            result = ops.SnapshotResult(snapshots=saved)
             for target in request.targets:
                 self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
             return result
@@ -178,7 +183,7 @@ class TransactionActivities:
             self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
             fence.before_write(target)
             access = changes.TargetAccess(
-                self.cluster, request.identity, target, contents.of(target)
+                self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
             result = changes.apply_change(access, request.ref, snapshot)
             self._fault("apply", request.ref, target.index, FaultPoint.AFTER)
@@ -201,7 +206,9 @@ class TransactionActivities:
         def one(step: ops.UndoStep) -> ops.UndoResult:
             index = step.target.index
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
-            access = changes.TargetAccess(self.cluster, request.identity, step.target)
+            access = changes.TargetAccess(
+                self.cluster, request.identity, step.target, key=self.key.get()
+            )
             stored = (
                 self.snapshots.load(request.ref, step.snapshot) if step.snapshot.exists else None
             )

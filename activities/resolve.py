@@ -2,6 +2,13 @@
 
 Runs before any lease or write. Every problem names the change (by index and
 target) and says how to fix it.
+
+Every target leaves here *canonical*: its apiVersion as discovery serves it
+(``v1``, ``apps/v1``), its kind as discovery names it, its namespace defaulted or
+dropped by scope. Secret handling, lease names and the duplicate check read
+only canonical targets, so no second spelling of one object gets a second lease
+or escapes the Secret rules. The lease and the duplicate check key on (group,
+kind, namespace, name): two served versions of one kind are one object.
 """
 
 from __future__ import annotations
@@ -13,7 +20,16 @@ from activities.access import AccessCheck
 from activities.cluster import Cluster, translate
 from activities.content import transaction_changes
 from janus.errors import InvalidTransaction, about_change
-from janus.models import MAX_CHANGES, Change, ChangeType, TransactionSpec, holds_secret
+from janus.models import (
+    DEFAULT_SERVICE_ACCOUNT,
+    MAX_CHANGES,
+    Change,
+    ChangeType,
+    TransactionSpec,
+    api_version_problem,
+    group_of,
+    holds_secret,
+)
 from janus.operations import Identity, ResolvedTarget, ResolveInput, ResolveResult, lease_name
 
 
@@ -34,13 +50,21 @@ def resolve_targets(
             "spec.serviceAccountName is required: this worker changes targets only as a "
             f"service account of namespace {home} (impersonated), never with its own rights"
         )
-    if spec.service_account_name:
-        _check_service_account(cluster, home, spec.service_account_name)
-    impersonating = bool(spec.service_account_name)
+    account = spec.service_account_name or DEFAULT_SERVICE_ACCOUNT
+    _check_service_account(cluster, home, account, named=bool(spec.service_account_name))
     targets = []
     for i, change in enumerate(spec.changes):
         with about_change(i):
-            target = _resolve(cluster, i, change, home, lease_namespace, impersonating)
+            target = _resolve(cluster, i, change, home, lease_namespace)
+        secret = target.kind == "Secret" and group_of(target.api_version) == ""
+        if secret and target.content is not None and i not in withheld:
+            # Only a bridge older than the spelling rules gets here: refuse before
+            # any read, and say nothing of the content.
+            raise InvalidTransaction(
+                f"spec.changes[{i}] ({target.key()}): a Secret's content reached the "
+                "workflow; upgrade the bridge and create the Transaction again",
+                index=i,
+            )
         if i in withheld:
             target.content, target.content_withheld = None, True
         targets.append(target)
@@ -68,6 +92,9 @@ def _check_shape(spec: TransactionSpec) -> None:
     if not 1 <= len(spec.changes) <= MAX_CHANGES:
         raise InvalidTransaction(f"spec.changes must list 1 to {MAX_CHANGES} changes")
     for i, change in enumerate(spec.changes):
+        problem = api_version_problem(change.target.api_version)
+        if problem:
+            raise InvalidTransaction(f"spec.changes[{i}]: {problem}", index=i)
         if change.type == ChangeType.DELETE and change.content is not None:
             raise InvalidTransaction(f"spec.changes[{i}]: content is forbidden for Delete")
         if change.type != ChangeType.DELETE and change.content is None:
@@ -82,37 +109,31 @@ def _resolve(
     change: Change,
     home: str,
     lease_namespace: str,
-    impersonating: bool,
 ) -> ResolvedTarget:
     t = change.target
     where = f"spec.changes[{index}] ({t.key()})"
     try:
         resource = cluster.resource(t.api_version, t.kind)
+        lease_version = cluster.lease_api_version(resource)
     except InvalidTransaction as err:
         raise InvalidTransaction(f"{where}: {err.message}") from None
     namespace = (t.namespace or home) if resource.namespaced else None
-    if not impersonating and namespace != home:
-        scope = f"namespace {namespace}" if namespace else "a cluster-scoped object"
-        raise InvalidTransaction(
-            f"{where}: targets {scope}, outside the Transaction's namespace {home}; set "
-            "spec.serviceAccountName to a service account whose RBAC allows it"
-        )
-    _check_content(where, change)
+    _check_content(where, change, resource.group_version)
     return ResolvedTarget(
         index=index,
         change_type=ChangeType(change.type),
-        api_version=t.api_version,
-        kind=t.kind,
+        api_version=resource.group_version,
+        kind=resource.kind,
         resource=resource.name,
         name=t.name,
         namespace=namespace,
-        lease_name=lease_name(t.api_version, t.kind, namespace, t.name),
+        lease_name=lease_name(lease_version, resource.kind, namespace, t.name),
         lease_namespace=lease_namespace,
         content=change.content,
     )
 
 
-def _check_content(where: str, change: Change) -> None:
+def _check_content(where: str, change: Change, api_version: str) -> None:
     content = change.content or {}
     meta = content.get("metadata") or {}
     t = change.target
@@ -123,7 +144,7 @@ def _check_content(where: str, change: Change) -> None:
                 f"{where}: content.metadata.{field} is {given!r} but target.{field} is "
                 f"{expected!r}; make them match or drop it from content"
             )
-    for field, expected in (("apiVersion", t.api_version), ("kind", t.kind)):
+    for field, expected in (("apiVersion", api_version), ("kind", t.kind)):
         given = content.get(field)
         if given is not None and given != expected:
             raise InvalidTransaction(
@@ -132,9 +153,10 @@ def _check_content(where: str, change: Change) -> None:
 
 
 def _check_unique(targets: list[ResolvedTarget]) -> None:
+    """One change per object: canonical (group, kind, namespace, name), any version."""
     seen: dict[tuple[str, str, str | None, str], int] = {}
     for t in targets:
-        key = (t.api_version, t.kind, t.namespace, t.name)
+        key = (group_of(t.api_version), t.kind, t.namespace, t.name)
         if key in seen:
             raise InvalidTransaction(
                 index=t.index,
@@ -144,14 +166,20 @@ def _check_unique(targets: list[ResolvedTarget]) -> None:
         seen[key] = t.index
 
 
-def _check_service_account(cluster: Cluster, namespace: str, name: str) -> None:
+def _check_service_account(cluster: Cluster, namespace: str, name: str, *, named: bool) -> None:
     try:
         cluster.core.read_namespaced_service_account(name, namespace)
     except ApiException as err:
         if err.status == 404:
+            fix = (
+                "create it or fix the name"
+                if named
+                else "a Transaction without spec.serviceAccountName acts as it: create it "
+                "and grant it the rights your Transactions need, or name another account"
+            )
             raise InvalidTransaction(
                 f"spec.serviceAccountName: service account {name} not found in namespace "
-                f"{namespace}; create it or fix the name"
+                f"{namespace}; {fix}"
             ) from None
         where = f"service account {namespace}/{name}"
         raise translate(err, where, rejected=InvalidTransaction) from err

@@ -2,9 +2,17 @@
 
 The workflow's history carries only a reference (shard name and key), so a
 transaction over many or large objects keeps a small history. Snapshots are
-packed into shards well under the 1 MiB object limit, live in the Transaction's
-namespace and are owned by it, so the garbage collector removes them with it.
-A Secret's snapshot only ever goes into a Secret.
+packed into shards well under the 1 MiB object limit.
+
+They live in the system namespace (``janus-system``), where only Janus's
+operators may read, never beside the Transaction: a snapshot holds a copy of
+its target, and a user who may read ConfigMaps in the Transaction's namespace
+may not be allowed to read the target (another namespace's object, a kind RBAC
+hides from them). Owner references cannot cross namespaces, so each shard is
+labelled with its Transaction's uid, and the bridge deletes them when it
+releases the Transaction's finalizer. A Secret's snapshot only ever goes into a
+Secret. A reference recorded by 0.1.0 names no namespace: it is read from the
+Transaction's, where 0.1.0 kept it.
 """
 
 from __future__ import annotations
@@ -19,13 +27,13 @@ from kubernetes.client.exceptions import ApiException
 from activities.cluster import Cluster, api_errors
 from activities.fingerprint import fingerprint
 from janus.errors import JanusError
-from janus.models import API_GROUP, API_VERSION, KIND, TransactionRef
-from janus.operations import Snapshot, SnapshotStoreKind
+from janus.models import API_GROUP, TransactionRef
+from janus.operations import TRANSACTION_UID_LABEL, Snapshot, SnapshotStoreKind
 
 #: Room left in a shard for keys and metadata below the API server's 1 MiB limit.
 MAX_SHARD_BYTES = 512 * 1024
 
-TRANSACTION_UID_LABEL = f"{API_GROUP}/transaction-uid"
+TRANSACTION_NAMESPACE_LABEL = f"{API_GROUP}/transaction-namespace"
 
 
 def stored_form(obj: dict[str, Any]) -> str:
@@ -34,18 +42,25 @@ def stored_form(obj: dict[str, Any]) -> str:
     return json.dumps({**obj, "metadata": meta}, sort_keys=True, separators=(",", ":"))
 
 
-def _owner(ref: TransactionRef) -> k8s.V1OwnerReference:
-    return k8s.V1OwnerReference(
-        api_version=f"{API_GROUP}/{API_VERSION}", kind=KIND, name=ref.name, uid=ref.uid
-    )
+def labels_of(ref: TransactionRef) -> dict[str, str]:
+    return {
+        TRANSACTION_UID_LABEL: ref.uid,
+        TRANSACTION_NAMESPACE_LABEL: ref.namespace,
+        "app.kubernetes.io/managed-by": "janus",
+    }
 
 
 class SnapshotStore:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
         self.cluster = cluster
+        #: The system namespace every new shard goes to.
+        self.namespace = namespace
 
     def save(
-        self, ref: TransactionRef, states: list[tuple[int, bool, dict[str, Any] | None]]
+        self,
+        ref: TransactionRef,
+        states: list[tuple[int, bool, dict[str, Any] | None]],
+        key: bytes,
     ) -> list[Snapshot]:
         """Store ``(index, is_secret, object or None)`` states; return their references."""
         snapshots: dict[int, Snapshot] = {}
@@ -63,6 +78,7 @@ class SnapshotStore:
                         store_kind=kind,
                         store_name=name,
                         store_key=f"{index}.json",
+                        store_namespace=self.namespace,
                     )
         for index, _secret, obj in states:
             if obj is None:
@@ -71,22 +87,19 @@ class SnapshotStore:
                 meta = obj["metadata"]
                 snap = snapshots[index]
                 snap.resource_version, snap.uid = meta["resourceVersion"], meta["uid"]
-                snap.fingerprint = fingerprint(obj)
+                snap.fingerprint = fingerprint(obj, key)
         return [snapshots[i] for i, _s, _o in states]
 
     def load(self, ref: TransactionRef, snapshot: Snapshot) -> dict[str, Any]:
         """The stored object of a snapshot of an existing target."""
-        where = f"snapshot {ref.namespace}/{snapshot.store_name}"
+        namespace = snapshot.store_namespace or ref.namespace
+        where = f"snapshot {namespace}/{snapshot.store_name}"
         with api_errors(where, rejected=JanusError):
             if snapshot.store_kind == SnapshotStoreKind.SECRET:
-                secret = self.cluster.core.read_namespaced_secret(
-                    snapshot.store_name, ref.namespace
-                )
+                secret = self.cluster.core.read_namespaced_secret(snapshot.store_name, namespace)
                 text = base64.b64decode((secret.data or {})[snapshot.store_key]).decode()
             else:
-                cm = self.cluster.core.read_namespaced_config_map(
-                    snapshot.store_name, ref.namespace
-                )
+                cm = self.cluster.core.read_namespaced_config_map(snapshot.store_name, namespace)
                 text = (cm.data or {})[snapshot.store_key]
         loaded: dict[str, Any] = json.loads(text)
         return loaded
@@ -95,12 +108,7 @@ class SnapshotStore:
         self, ref: TransactionRef, kind: SnapshotStoreKind, name: str, data: dict[str, str]
     ) -> None:
         """Create the shard, or overwrite one a crashed attempt left (same leases, same state)."""
-        meta = k8s.V1ObjectMeta(
-            name=name,
-            namespace=ref.namespace,
-            labels={TRANSACTION_UID_LABEL: ref.uid, "app.kubernetes.io/managed-by": "janus"},
-            owner_references=[_owner(ref)],
-        )
+        meta = k8s.V1ObjectMeta(name=name, namespace=self.namespace, labels=labels_of(ref))
         core = self.cluster.core
         body: k8s.V1Secret | k8s.V1ConfigMap
         if kind == SnapshotStoreKind.SECRET:
@@ -111,13 +119,13 @@ class SnapshotStore:
         else:
             body = k8s.V1ConfigMap(metadata=meta, data=data)
             create, replace = core.create_namespaced_config_map, core.replace_namespaced_config_map
-        with api_errors(f"snapshot {ref.namespace}/{name}", rejected=JanusError):
+        with api_errors(f"snapshot {self.namespace}/{name}", rejected=JanusError):
             try:
-                create(ref.namespace, body)
+                create(self.namespace, body)
             except ApiException as err:
                 if err.status != 409:
                     raise
-                replace(name, ref.namespace, body)
+                replace(name, self.namespace, body)
 
 
 def _shards(entries: list[tuple[int, dict[str, Any]]]) -> list[list[tuple[int, str]]]:

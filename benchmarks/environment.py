@@ -33,6 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
+from janus import accounts
 from janus.crd import custom_resource_definition
 from janus.worker import connect
 
@@ -43,6 +44,10 @@ BENCH_LABEL = "janus.dev/bench"
 CLIENT_THREADS = 16
 
 T = TypeVar("T")
+
+#: What a benchmark namespace's account ``janus`` may do there: anything.
+TARGETS_ROLE = "janus-bench-targets"
+TARGETS_RULES: list[dict[str, Any]] = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
 
 
 class BenchError(RuntimeError):
@@ -150,6 +155,9 @@ class Cluster:
         meta = k8s.V1ObjectMeta(name=name, labels={BENCH_LABEL: "true"})
         self.core.create_namespace(k8s.V1Namespace(metadata=meta))
         self.namespaces.append(name)
+        # Benchmark Transactions name no account: they act as `janus` of the namespace.
+        accounts.ensure_cluster_role(self.api, TARGETS_ROLE, TARGETS_RULES)
+        accounts.provide(self.api, name, cluster_role=TARGETS_ROLE)
         return name
 
     def delete_namespaces(self, names: Iterable[str] | None = None) -> None:

@@ -1,7 +1,8 @@
 """The kopf handlers: one small function per event, each safe to run twice.
 
 * created, or found at start (``resume``) → make sure the workflow runs;
-* deleted → cancel the workflow and hold the finalizer until it has closed;
+* deleted → cancel the workflow and hold the finalizer until it has closed, then
+  delete its snapshots (``bridge.snapshots``);
 * every watch event → metrics.
 
 kopf adds the finalizer ``backup.janus.io/finalizer`` before any other handler
@@ -26,7 +27,9 @@ from bridge import installations, status
 from bridge.installations import INSTALLATION_LABEL, Directory
 from bridge.observe import Observer, parse_status
 from bridge.runs import Runs, ref_of
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from bridge.snapshots import delete_snapshots
+from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
+from janus.operations import TRANSACTION_UID_LABEL
 from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
 
 FINALIZER = installations.finalizer(DEFAULT_INSTALLATION)
@@ -87,23 +90,40 @@ class Handlers:
         """Deleted: cancel a running workflow, and release the finalizer once it closed."""
         obj = _plain(body)
         phase = status.phase_of(obj)
-        if phase is not None and phase.terminal:
-            return
         ref = ref_of(obj)
+        if phase is None or not phase.terminal:
+            try:
+                closed = await self.runs.cancel_until_closed(ref)
+            except _TRANSIENT as err:
+                raise self._retry(
+                    body, retry, "CancelFailed", f"cannot cancel the workflow: {err}"
+                ) from err
+            if not closed:
+                if retry == 0:
+                    kopf.info(body, reason="AwaitingRollback", message=_AWAITING.format(ref.name))
+                raise kopf.TemporaryError(
+                    f"waiting for workflow {ref.workflow_id()} to roll back",
+                    delay=self.settings.rollback_poll_seconds,
+                )
+            logger.info("workflow %s has closed; releasing the finalizer", ref.workflow_id())
+        await self._delete_snapshots(body, ref, retry)
+
+    async def _delete_snapshots(self, body: kopf.Body, ref: TransactionRef, retry: int) -> None:
+        """The snapshots go with the Transaction; a bridge without the rights to delete
+        them says so once and lets the Transaction go anyway (never stuck on them)."""
         try:
-            closed = await self.runs.cancel_until_closed(ref)
-        except _TRANSIENT as err:
-            raise self._retry(
-                body, retry, "CancelFailed", f"cannot cancel the workflow: {err}"
-            ) from err
-        if not closed:
-            if retry == 0:
-                kopf.info(body, reason="AwaitingRollback", message=_AWAITING.format(ref.name))
-            raise kopf.TemporaryError(
-                f"waiting for workflow {ref.workflow_id()} to roll back",
-                delay=self.settings.rollback_poll_seconds,
+            await delete_snapshots(self.runs.api, self.settings.snapshot_namespace, ref.uid)
+        except ApiException as err:
+            if err.status != 403:
+                raise self._retry(
+                    body, retry, "SnapshotCleanupFailed", f"cannot delete snapshots: {err}"
+                ) from err
+            kopf.warn(
+                body,
+                reason="SnapshotsLeft",
+                message=f"snapshots left in {self.settings.snapshot_namespace} (label "
+                f"{TRANSACTION_UID_LABEL}={ref.uid}): the bridge may not delete them",
             )
-        logger.info("workflow %s has closed; releasing the finalizer", ref.workflow_id())
 
     def _retry(self, body: kopf.Body, retry: int, reason: str, text: str) -> kopf.TemporaryError:
         """A retry, reported on the Transaction at once and then about once a minute."""

@@ -191,6 +191,8 @@ def _bridge(o: dict[str, Any]) -> BridgeSettings:
         leader_election=o["leader_election"],
         election_namespace=o["election_namespace"],
         election_name=o["election_name"],
+        snapshot_namespace=o.get("lease_namespace")
+        or os.environ.get("JANUS_LEASE_NAMESPACE", DEFAULT_SYSTEM_NAMESPACE),
         lease_seconds=o["election_lease_seconds"],
         renew_seconds=o["election_renew_seconds"],
     )

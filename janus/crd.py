@@ -37,7 +37,7 @@ def _without_null(node: dict[str, Any]) -> dict[str, Any]:
     options = [o for o in node["anyOf"] if o.get("type") != "null"]
     if len(options) != 1:
         raise ValueError(f"cannot express {node} in a structural schema")
-    rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+    rest = {k: v for k, v in node.items() if k != "anyOf" and (k, v) != ("default", None)}
     return {**options[0], **rest}
 
 

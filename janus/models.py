@@ -35,6 +35,24 @@ MAX_CHANGES = 5000
 #: read the content from the Transaction instead, once per activity.
 WITHHOLD_CONTENT_ABOVE = 1000
 
+#: The service account a Transaction acts as when it names none. Every
+#: Transaction acts as a service account of its own namespace, never as the worker.
+DEFAULT_SERVICE_ACCOUNT = "janus"
+
+#: ``VERSION`` (the core group) or ``GROUP/VERSION``: a DNS subdomain, one slash, a
+#: DNS label. Refused at admission (CEL) and again before the first write, so no
+#: second spelling of a group (``/v1``, ``apps/``, ``apps//v1``) reaches discovery,
+#: which would match it loosely (an empty group matches *every* group).
+API_VERSION_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[a-z]([-a-z0-9]*[a-z0-9])?$"
+)
+API_VERSION_HELP = (
+    "write it as VERSION for the core group (v1) or GROUP/VERSION (e.g. apps/v1), "
+    "lowercase, with one slash and no empty part"
+)
+_API_VERSION = re.compile(API_VERSION_PATTERN)
+
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -75,7 +93,20 @@ class ChangeType(enum.StrEnum):
 class Target(_Model):
     """The object a change acts on. Any kind the API server serves."""
 
-    api_version: str = Field(alias="apiVersion", min_length=1, max_length=253)
+    api_version: str = Field(
+        alias="apiVersion",
+        min_length=1,
+        max_length=253,
+        json_schema_extra=_cel(
+            (
+                # The full pattern is checked by the workflow: a regex over 5,000
+                # changes exceeds the API server's CEL cost budget; these do not.
+                "!self.startsWith('/') && !self.endsWith('/') "
+                "&& self.indexOf('/') == self.lastIndexOf('/')",
+                f"target.apiVersion is malformed: {API_VERSION_HELP}",
+            )
+        ),
+    )
     kind: str = Field(min_length=1, max_length=63)
     name: str = Field(min_length=1, max_length=253)
     namespace: str | None = Field(
@@ -133,11 +164,12 @@ class TransactionSpec(_Model):
         description="Roll back when the transaction has not committed within this duration.",
     )
     service_account_name: str | None = Field(
-        default=None,
+        default=DEFAULT_SERVICE_ACCOUNT,
         alias="serviceAccountName",
         max_length=253,
         description="Read and write targets as this service account of the "
-        "Transaction's namespace (impersonated by the worker).",
+        "Transaction's namespace (impersonated by the worker). Admitted only when its "
+        "creator may impersonate the account.",
     )
 
 
@@ -225,9 +257,31 @@ class TransactionRef(_Model):
         return f"{self.namespace}/{self.name}/{self.uid}"
 
 
+def api_version_problem(api_version: str) -> str | None:
+    """Why a target's apiVersion is malformed, or None when it is well formed."""
+    if _API_VERSION.match(api_version):
+        return None
+    return f"target.apiVersion {api_version!r} is malformed: {API_VERSION_HELP}"
+
+
+def group_of(api_version: str) -> str:
+    """The API group a spelling names ('' for the core group), read as discovery would:
+    before the first slash, or nothing when there is none or nothing before it."""
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
 def holds_secret(target: Target) -> bool:
-    """Whether a change's content is a Secret's: it must never travel through Temporal."""
-    return target.api_version == "v1" and target.kind == "Secret"
+    """Whether a change's content may be a Secret's: it must never travel through Temporal.
+
+    Decided before discovery (the bridge has none), so on the spelling, leniently:
+    every spelling that could resolve to the core group's Secret counts, malformed
+    ones included (those are refused later, but their content must not reach the
+    workflow's input first).
+    """
+    return group_of(target.api_version.strip()) == "" and target.kind.strip().lower() in (
+        "secret",
+        "secrets",
+    )
 
 
 class TransactionInput(_Model):

@@ -30,6 +30,9 @@ MIRROR_STATUS = "mirror_status"
 #: earlier write. An undo restores the snapshot, so a rolled-back object carries none.
 CHANGE_MARKER = "backup.janus.io/change"
 
+#: The label on every snapshot shard: the uid of the Transaction it belongs to.
+TRANSACTION_UID_LABEL = "backup.janus.io/transaction-uid"
+
 LEASE_PREFIX = "janus-"
 _LEASE_NAME_MAX = 63
 
@@ -154,6 +157,11 @@ class Snapshot(_Model):
     store_kind: SnapshotStoreKind = SnapshotStoreKind.CONFIG_MAP
     store_name: str = ""
     store_key: str = ""
+    store_namespace: str = Field(
+        default="",
+        description="Where the shard is: the system namespace; '' (recorded by 0.1.0) "
+        "for the Transaction's namespace.",
+    )
     fingerprint: str = Field(default="", description="Of what a user sees; see ``comparable``.")
 
 

@@ -172,6 +172,11 @@ class BridgeSettings(_Settings):
     election_name: str = Field(
         default="", description="The election Lease; default: ``<installation>-bridge``."
     )
+    snapshot_namespace: str = Field(
+        default=DEFAULT_SYSTEM_NAMESPACE,
+        description="Where the workers keep snapshots (their lease namespace): the "
+        "bridge deletes a Transaction's there when it releases the finalizer.",
+    )
     identity: str = Field(default_factory=default_identity)
     lease_seconds: float = Field(default=15.0, gt=0)
     renew_seconds: float = Field(default=5.0, gt=0)

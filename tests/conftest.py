@@ -41,6 +41,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from janus.dev import ControlPlane, Endpoints
 from janus.dev.paths import CACHE_ENV, STATE_ENV, TEST_STATE_ENV, testing_state_dir
+from tests.accounts import open_namespace
 
 REUSE_ENV = "JANUS_TEST_REUSE"
 KEPT_SETTINGS = frozenset({CACHE_ENV, STATE_ENV, TEST_STATE_ENV, REUSE_ENV})
@@ -112,6 +113,7 @@ def namespace(kube_api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterat
     meta = k8s.V1ObjectMeta(name=name, labels={"janus.dev/test": "true"})
     core.create_namespace(k8s.V1Namespace(metadata=meta))
     _wait_for_default_service_account(core, name)
+    open_namespace(kube_api, name)
     yield name
     with contextlib.suppress(k8s.ApiException):
         core.delete_namespace(name, propagation_policy="Background")

@@ -6,11 +6,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from activities.fingerprint import KEYED, fingerprint, same
 from janus.crd import crd_yaml
 from janus.models import (
+    DEFAULT_SERVICE_ACCOUNT,
     WITHHOLD_CONTENT_ABOVE,
+    Target,
     TransactionInput,
     TransactionSpec,
+    api_version_problem,
+    holds_secret,
     manifest,
     parse_duration,
 )
@@ -94,3 +99,58 @@ def test_a_large_transaction_sends_no_content_through_temporal() -> None:
     assert small.withheld == [] and small.spec.changes[0].content == {"data": {"k": "v"}}
     assert large.withheld == list(range(WITHHOLD_CONTENT_ABOVE + 1))
     assert all(change.content is None for change in large.spec.changes)
+
+
+def test_lease_names_of_canonical_spellings_are_those_of_0_1_0() -> None:
+    """Old and new workers must exclude each other during an upgrade: 0.1.0 hashed
+    the spelling, which for ``v1`` and ``apps/v1`` is the canonical one."""
+    assert lease_name("v1", "ConfigMap", "shop", "app-config") == (
+        "janus-configmap-app-config-838c765cbd"  # computed by 4c551a5
+    )
+
+
+@pytest.mark.parametrize("spelling", ["v1", "apps/v1", "example.com/v1alpha1", "a-b.c/v2"])
+def test_well_formed_api_versions(spelling: str) -> None:
+    assert api_version_problem(spelling) is None
+
+
+@pytest.mark.parametrize("spelling", ["/v1", "apps/", "apps//v1", "a/b/c", "V1", " v1", "/"])
+def test_malformed_api_versions_say_how_to_write_them(spelling: str) -> None:
+    problem = api_version_problem(spelling)
+    assert problem is not None
+    assert "GROUP/VERSION (e.g. apps/v1)" in problem
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [("v1", "Secret"), ("/v1", "Secret"), ("v1", "secret"), (" /v1", "Secrets")],
+)
+def test_every_spelling_of_a_secret_is_withheld(api_version: str, kind: str) -> None:
+    assert holds_secret(Target(apiVersion=api_version or "v1", kind=kind, name="s"))
+
+
+def test_other_kinds_are_not_withheld() -> None:
+    assert not holds_secret(Target(apiVersion="example.com/v1", kind="Secret", name="s"))
+    assert not holds_secret(Target(apiVersion="v1", kind="ConfigMap", name="s"))
+
+
+def test_no_account_named_means_janus() -> None:
+    spec = TransactionSpec.model_validate({"changes": [{"target": {"apiVersion": "v1",
+        "kind": "ConfigMap", "name": "a"}, "type": "Delete"}]})  # fmt: skip
+    assert spec.service_account_name == DEFAULT_SERVICE_ACCOUNT == "janus"
+
+
+def test_keyed_fingerprints_and_those_of_0_1_0_both_compare() -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"k": "MQ=="},
+    }
+    key = b"k" * 32
+    keyed, old = fingerprint(secret, key), fingerprint(secret)
+    assert keyed.startswith(KEYED) and old and not old.startswith(KEYED)
+    assert same(secret, keyed, key) and same(secret, old, key)
+    assert not same({**secret, "data": {"k": "Mg=="}}, keyed, key)
+    assert not same(secret, keyed, b"other-key" * 4)
+    assert same(None, "", key)

@@ -27,7 +27,7 @@ DEPLOY_FILES = (
     "crd.yaml",
     "bridge-rbac.yaml",
     "worker-rbac.yaml",
-    "worker-targets-rbac.yaml",
+    "admission-policy.yaml",
 )
 
 

@@ -81,19 +81,24 @@ async def test_delete_mid_flight_rolls_back_and_leaves_nothing(
 
 
 def assert_nothing_left(api: ApiClient, namespace: str, uid: str, created: list[str]) -> None:
-    """No ConfigMap the saga made, no snapshot (the GC takes a moment), no Lease."""
+    """No ConfigMap the saga made, no snapshot (in janus-system, deleted by the bridge
+    with the finalizer; none beside the Transaction), no Lease."""
     core = k8s.CoreV1Api(api)
 
-    def config_maps() -> list[str]:
+    def config_maps(where: str) -> list[str]:
         return [
             str(cm.metadata and cm.metadata.name)
-            for cm in core.list_namespaced_config_map(namespace).items
+            for cm in core.list_namespaced_config_map(where).items
         ]
 
-    assert not set(config_maps()) & set(created), "created ConfigMaps survived the rollback"
-    wait_until_gone(
-        "snapshots", lambda: [n for n in config_maps() if n.startswith(f"janus-snap-{uid}")]
-    )
+    assert not set(config_maps(namespace)) & set(created), "created ConfigMaps survived"
+    for where in (namespace, SYSTEM_NAMESPACE):
+        wait_until_gone(
+            "snapshots",
+            lambda where=where: [  # type: ignore[misc]
+                n for n in config_maps(where) if n.startswith(f"janus-snap-{uid}")
+            ],
+        )
     leases = k8s.CoordinationV1Api(api).list_namespaced_lease(SYSTEM_NAMESPACE).items
     holders = [(lease.spec and lease.spec.holder_identity) or "" for lease in leases]
     assert not [h for h in holders if h.endswith(f"/{uid}")], holders

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import yaml
 
@@ -21,6 +19,8 @@ KINDS = {
     "RoleBinding",
     "Deployment",
     "Service",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 }
 
 
@@ -34,24 +34,18 @@ def test_kustomize_base_applies_with_server_side_dry_run(deployed: None) -> None
     )
 
 
-def test_least_privilege_overlay_drops_the_target_rights(deployed: None, tmp_path: Path) -> None:
-    """The README's overlay for impersonation-only installs (spec.serviceAccountName)."""
-    overlay = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(DEPLOY, tmp_path)],
-        "patches": [
-            {"patch": f"$patch: delete\napiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\n"
-             "metadata:\n  name: janus-worker-targets\n"}
-            for kind in ("ClusterRoleBinding", "ClusterRole")
-        ],
-    }  # fmt: skip
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-
-    applied = kubectl("apply", "-k", str(tmp_path), "--dry-run=server").stdout
-
-    assert "clusterrole.rbac.authorization.k8s.io/janus-worker " in applied
-    assert "janus-worker-targets" not in applied
+def test_the_worker_has_no_rights_on_targets(deployed: None) -> None:
+    """The worker may read (never write) ConfigMaps and Secrets outside janus-system, and
+    nothing else: every target is read and written as a Transaction's account."""
+    as_worker = "--as=system:serviceaccount:janus-system:janus-worker"
+    for verb, resource in (
+        ("create", "configmaps"),
+        ("patch", "deployments.apps"),
+        ("delete", "secrets"),
+        ("create", "roles.rbac.authorization.k8s.io"),
+    ):
+        answer = kubectl("auth", "can-i", verb, resource, "-n", "default", as_worker, check=False)
+        assert answer.stdout.strip() == "no", (verb, resource, answer.stdout)
 
 
 def test_janus_install_prints_the_base_and_applies_it(deployed: None) -> None:
@@ -65,6 +59,15 @@ def test_janus_install_prints_the_base_and_applies_it(deployed: None) -> None:
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert images == {"registry.example/janus:1.2.3"}
+    build_ids = {
+        e["value"]
+        for d in documents
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+        if e["name"] == "JANUS_BUILD_ID"
+    }
+    assert build_ids == {"registry.example/janus:1.2.3"}
 
     applied = run_janus("install", "--apply", "--dry-run=server")
     assert "serviceaccount/janus-worker" in applied

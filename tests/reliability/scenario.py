@@ -40,8 +40,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus.operations import CHANGE_MARKER
-from tests.saga.harness import Harness
+from bridge.snapshots import delete_snapshots
+from janus.operations import CHANGE_MARKER, TRANSACTION_UID_LABEL
+from tests.accounts import open_namespace
+from tests.saga.harness import LEASE_NAMESPACE, Harness
 
 WIDGET_GROUP = "rel.janus.dev"
 WIDGET_VERSION = f"{WIDGET_GROUP}/v1"
@@ -157,6 +159,7 @@ class Sandbox:
         core.create_namespace(
             k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace, labels=TEST_LABEL))
         )
+        open_namespace(self.api, self.namespace)
         if service_account:
             self.grant_service_account()
         self.harness.create_objects(self.objects())
@@ -366,17 +369,23 @@ class Sandbox:
         return {str(i): user_view(self.read(i)) for i in range(CHANGES)}
 
     def snapshots(self, uid: str) -> list[str]:
-        """Snapshot shards of a transaction still in the cluster."""
+        """Snapshot shards of a transaction still in the cluster (in the system
+        namespace, or, as 0.1.0 kept them, beside the Transaction)."""
         core = k8s.CoreV1Api(self.api)
-        selector = f"backup.janus.io/transaction-uid={uid}"
-        cms = core.list_namespaced_config_map(self.namespace, label_selector=selector).items
-        secrets = core.list_namespaced_secret(self.namespace, label_selector=selector).items
-        return [f"ConfigMap/{c.metadata.name}" for c in cms] + [
-            f"Secret/{s.metadata.name}" for s in secrets
-        ]
+        selector = f"{TRANSACTION_UID_LABEL}={uid}"
+        found = []
+        for where in (LEASE_NAMESPACE, self.namespace):
+            cms = core.list_namespaced_config_map(where, label_selector=selector).items
+            secrets = core.list_namespaced_secret(where, label_selector=selector).items
+            found += [f"ConfigMap/{c.metadata.name}" for c in cms]
+            found += [f"Secret/{s.metadata.name}" for s in secrets]
+        return found
 
     async def delete_and_wait_for_gc(self, name: str, uid: str, seconds: float = 90) -> list[str]:
-        """Delete the Transaction; return the snapshots left once GC had its chance."""
+        """Delete the Transaction, with what the bridge does when it releases the
+        finalizer (no bridge runs here; tests/bridge/test_delete.py has the real one);
+        return the snapshots left once GC had its chance."""
+        await delete_snapshots(self.api, LEASE_NAMESPACE, uid)
         await asyncio.to_thread(
             self.harness.custom.delete_namespaced_custom_object,
             "backup.janus.io",

@@ -7,6 +7,7 @@ import uuid
 
 from kubernetes import client as k8s
 
+from tests.accounts import open_namespace
 from tests.reliability.scenario import TEST_LABEL
 from tests.saga.harness import Harness
 
@@ -29,6 +30,7 @@ class Stage:
         self.h.core.create_namespace(
             k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=self.namespace, labels=TEST_LABEL))
         )
+        open_namespace(harness.api, self.namespace)
 
     def patch(self, name: str, data: dict[str, str]) -> None:
         """Another writer (kubectl patch, as the admin)."""

@@ -60,6 +60,20 @@ ADMISSION: dict[str, tuple[dict[str, Any], str]] = {
     "invalid lockTimeout": (transaction("x", PATCH, lockTimeout="5 minutes"), "lockTimeout"),
     "invalid timeout": (transaction("x", PATCH, timeout="soon"), "spec.timeout"),
     "no changes": (transaction("x"), "spec.changes: Invalid value"),
+    # One spelling per group: discovery reads an empty group as "any group".
+    "apiVersion with an empty group": (
+        transaction("x", change("Secret", "s", "Delete", api_version="/v1")),
+        "spec.changes[0].target.apiVersion: Invalid value",
+    ),
+    "apiVersion with an empty version": (
+        transaction("x", change("Deployment", "web", "Delete", api_version="apps/")),
+        "target.apiVersion is malformed: write it as VERSION for the core group (v1) or "
+        "GROUP/VERSION",
+    ),
+    "apiVersion with two slashes": (
+        transaction("x", change("Deployment", "web", "Delete", api_version="apps//v1")),
+        "target.apiVersion is malformed",
+    ),
     "over the maximum of changes": (
         transaction("x", *[change("ConfigMap", f"c{i}", "Delete") for i in range(5001)]),
         "must have at most 5000 items",
@@ -125,7 +139,7 @@ BAD_CHANGES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
     ),
     "forbidden namespace": (
         change("ConfigMap", "present", "Patch", {"data": {"k": "v"}}, namespace="kube-system"),
-        "outside the Transaction's namespace",
+        "/janus may not get configmaps 'present' in namespace kube-system",
         {},
     ),
     # Checked by the workflow, not at admission: the CEL rule is quadratic.

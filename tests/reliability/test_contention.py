@@ -59,7 +59,7 @@ def snapshot_data(harness: Harness, uid: str, index: int) -> dict[str, str]:
     """What transaction ``uid`` saw of its change ``index`` under its lease."""
     selector = f"backup.janus.io/transaction-uid={uid}"
     for cm in harness.core.list_namespaced_config_map(
-        harness.namespace, label_selector=selector
+        LEASE_NAMESPACE, label_selector=selector
     ).items:
         text = (cm.data or {}).get(f"{index}.json")
         if text is not None:

@@ -111,7 +111,8 @@ async def test_secret_values_stay_in_secrets(
         problems.append(f"the API server's echo was not redacted: {rejected['status']['message']}")
 
     core = k8s.CoreV1Api(harness.api)
-    for cm in core.list_namespaced_config_map(stage.namespace).items:
+    snapshot_namespace_maps = core.list_namespaced_config_map(LEASE_NAMESPACE).items
+    for cm in core.list_namespaced_config_map(stage.namespace).items + snapshot_namespace_maps:
         problems += leaks(json.dumps(cm.data or {}), values, f"ConfigMap {cm.metadata.name}")
     for event in core.list_namespaced_event(stage.namespace).items:
         problems += leaks(event.message or "", values, f"Event {event.metadata.name}")
@@ -138,7 +139,7 @@ async def test_secret_values_stay_in_secrets(
     # The positive control: the old key does sit in a Secret-typed snapshot.
     snapshot_secrets = [
         s
-        for s in core.list_namespaced_secret(stage.namespace).items
+        for s in core.list_namespaced_secret(LEASE_NAMESPACE).items
         if (s.metadata.labels or {}).get("backup.janus.io/transaction-uid")
     ]
     if not any(

@@ -38,6 +38,7 @@ from janus.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, build, pki, processes, servers
 from janus.dev.state import ClusterState, load_model, save_model
 from janus.worker import connect
+from tests.accounts import open_namespace
 from tests.reliability import tally
 from tests.reliability.worker_process import WorkerProcess, Zygote
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, transaction
@@ -184,6 +185,7 @@ async def test_a_server_restarts_mid_commit_and_nothing_is_half_applied(
     control, endpoints, api, temporal, worker, queue = world
     namespace = f"restart-{server}-{os.urandom(3).hex()}"
     k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    open_namespace(api, namespace)
     harness = Harness(api, temporal, queue, namespace)
     creates = [
         change("ConfigMap", f"item-{i:02d}", "Create", {"data": {"i": str(i)}})

@@ -40,6 +40,34 @@ def crd_installed(kube_api: ApiClient) -> None:
     except ApiException as err:
         if err.status != 409:
             raise
+    install_admission_policy(kube_api)
+
+
+def install_admission_policy(api: ApiClient) -> None:
+    """deploy/admission-policy.yaml, as `janus install` applies it (create or replace)."""
+    admission = k8s.AdmissionregistrationV1Api(api)
+    for doc in load_yaml_documents(DEPLOY / "admission-policy.yaml"):
+        create, read, replace = (
+            (
+                admission.create_validating_admission_policy,
+                admission.read_validating_admission_policy,
+                admission.replace_validating_admission_policy,
+            )
+            if doc["kind"] == "ValidatingAdmissionPolicy"
+            else (
+                admission.create_validating_admission_policy_binding,
+                admission.read_validating_admission_policy_binding,
+                admission.replace_validating_admission_policy_binding,
+            )
+        )
+        name = str(doc["metadata"]["name"])  # type: ignore[index]
+        try:
+            create(doc)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            doc["metadata"]["resourceVersion"] = read(name).metadata.resource_version  # type: ignore[index]
+            replace(name, doc)
 
 
 def _wait_established(ext: k8s.ApiextensionsV1Api, name: str) -> None:

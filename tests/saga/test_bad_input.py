@@ -32,6 +32,11 @@ ADMISSION_CASES: dict[str, tuple[dict[str, Any], str]] = {
         'Unsupported value: "Upsert"',
     ),
     "no changes": (transaction("x"), "spec.changes: Invalid value"),
+    "apiVersion with an empty group": (
+        transaction("x", change("ConfigMap", "present", "Delete", api_version="/v1")),
+        'spec.changes[0].target.apiVersion: Invalid value: "/v1": target.apiVersion is '
+        "malformed: write it as VERSION for the core group (v1) or GROUP/VERSION",
+    ),
     "too many changes": (
         transaction("x", *[change("ConfigMap", f"c{i}", "Delete") for i in range(5001)]),
         "must have at most 5000 items",
@@ -78,7 +83,7 @@ WORKFLOW_CASES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "target in another namespace": (
         change("ConfigMap", "present", "Patch", {"data": {"k": "v"}}, namespace="kube-system"),
-        "outside the Transaction's namespace",
+        "/janus may not get configmaps 'present' in namespace kube-system",
     ),
     "duplicate targets": (
         change("ConfigMap", "present-too", "Patch", {"data": {"k": "v"}}),
