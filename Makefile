@@ -25,13 +25,20 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The tests start (and stop) a control plane of their own in $(JANUS_TEST_STATE_DIR),
+# never the demo's: a running `make demo` is left as it is and cannot change
+# their outcome (see tests/conftest.py; JANUS_TEST_REUSE=1 opts in to reusing
+# the servers KUBECONFIG and TEMPORAL_ADDRESS name).
+JANUS_TEST_STATE_DIR ?= $(HOME)/.local/state/janus/test
+
 test: lint build-cluster
-	$(BIN)/pytest -v --durations=15
+	JANUS_TEST_STATE_DIR=$(JANUS_TEST_STATE_DIR) $(BIN)/pytest -v --durations=15
 
 # The demo runs on the developer's control plane (`janus dev`, state in
 # $(JANUS_STATE_DIR)); the worker and the bridge run in the background as one
-# `janus run --detach`, its pid file and log beside the control plane's. Every
-# step is idempotent: a second `make demo` replays the story from the start.
+# `janus run --detach` watching only $(DEMO_NS), its pid file and log beside the
+# control plane's. Every step is idempotent: a second `make demo` replays the
+# story from the start.
 JANUS_STATE_DIR ?= $(HOME)/.local/state/janus/dev
 export JANUS_STATE_DIR
 DEMO_NS ?= janus-demo
@@ -48,7 +55,7 @@ demo: build-cluster
 		-f deploy/admission-policy.yaml
 	$(DEV_ENV) && $(BIN)/kubectl wait --for=condition=Established crd/transactions.backup.janus.io
 	$(DEV_ENV) && $(BIN)/janus run --detach --pid-file $(RUN_PID) --log-file $(RUN_LOG) \
-		--metrics-port $(DEMO_PORT) --temporal-ui "$(UI_URL)"
+		--namespace $(DEMO_NS) --metrics-port $(DEMO_PORT) --temporal-ui "$(UI_URL)"
 	$(DEV_ENV) && $(BIN)/kubectl create namespace $(DEMO_NS) --dry-run=client -o yaml \
 		| $(BIN)/kubectl apply -f -
 	@echo "== replay: delete the demo's earlier Transactions, reset the objects"

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
+from bridge import installations
 from bridge.leadership import LeaderElection, LeadershipLost
 from bridge.observe import Observer
 from bridge.operator import OperatorThread
@@ -81,7 +82,8 @@ class Bridge:
         return LeaderElection(
             self.api,
             namespace=s.election_namespace,
-            name=s.election_name,
+            name=s.election_lease,
+            labels=installations.lease_labels(s),
             identity=s.identity,
             lease_seconds=s.lease_seconds,
             renew_seconds=s.renew_seconds,

@@ -15,7 +15,7 @@ API hiccup is a ``kopf.TemporaryError`` retried after ``retry_seconds``.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -23,15 +23,17 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from bridge import status
+from bridge import installations, status
+from bridge.installations import INSTALLATION_LABEL, Directory
 from bridge.observe import Observer, parse_status
 from bridge.runs import Runs, ref_of
 from bridge.snapshots import delete_snapshots
 from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
 from janus.operations import TRANSACTION_UID_LABEL
-from janus.settings import BridgeSettings
+from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
 
-FINALIZER = f"{API_GROUP}/finalizer"
+FINALIZER = installations.finalizer(DEFAULT_INSTALLATION)
+"""The default installation's finalizer (another installation's: ``installations.finalizer``)."""
 
 _AWAITING = (
     "Deleted while running: the workflow was cancelled and is rolling back; "
@@ -47,14 +49,18 @@ class Handlers:
     runs: Runs
     settings: BridgeSettings
     observer: Observer
+    directory: Directory
+    _noticed: set[str] = field(default_factory=set)
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
-        kinds: dict[str, Any] = {
+        every: dict[str, Any] = {
             "group": API_GROUP,
             "version": API_VERSION,
             "plural": PLURAL,
             "registry": registry,
         }
+        kinds = {**every, "when": self._ours}
+        kopf.on.event(**every, id="notice-others", when=self._not_ours)(self.notice)
         backoff = self.settings.retry_seconds
         kopf.on.create(**kinds, id="start-workflow", backoff=backoff)(self.start)
         kopf.on.resume(**kinds, id="resume-workflow", backoff=backoff)(self.start)
@@ -125,6 +131,48 @@ class Handlers:
             kopf.warn(body, reason=reason, message=f"{text} (retrying)")
         return kopf.TemporaryError(text, delay=self.settings.retry_seconds)
 
+    def _ours(self, labels: kopf.Labels, body: kopf.Body, **_: Any) -> bool:
+        return self.directory.handles(labels, _finalizers(body))
+
+    def _not_ours(self, labels: kopf.Labels, body: kopf.Body, **_: Any) -> bool:
+        return not self.directory.handles(labels, _finalizers(body))
+
+    async def notice(
+        self,
+        *,
+        type: str | None,
+        body: kopf.Body,
+        labels: kopf.Labels,
+        logger: kopf.Logger,
+        **_: Any,
+    ) -> None:
+        """Another installation's Transaction: say once whose it is, or that nobody's.
+
+        Only the installation that ``reports`` posts the Event, so no two write on it.
+        """
+        uid = body.get("metadata", {}).get("uid")
+        if not uid or type == "DELETED" or uid in self._noticed:
+            return
+        self._noticed.add(uid)
+        owner = self.directory.owner(labels, _finalizers(body))
+        me = self.settings.installation
+        if owner is not None:
+            logger.info("left to Janus installation %r (this is %r)", owner, me)
+            return
+        pinned = labels.get(INSTALLATION_LABEL)
+        why = (
+            f"it is pinned to installation {pinned!r} ({INSTALLATION_LABEL}), which no bridge "
+            "in this cluster leads"
+            if pinned
+            else f"it has no {INSTALLATION_LABEL} label and every installation here is "
+            "--pinned-only"
+        )
+        leading = ", ".join(sorted({me, *self.directory.leaders}))
+        message = f"No Janus installation handles this Transaction: {why} (leading: {leading})"
+        logger.warning(message)
+        if self.directory.reports():
+            kopf.warn(body, reason="NoInstallation", message=message)
+
     async def observe(self, *, type: str | None, body: kopf.Body, **_: Any) -> None:
         """Count what changed since the last view (see ``bridge.observe``)."""
         uid = body.get("metadata", {}).get("uid")
@@ -134,6 +182,10 @@ class Handlers:
             self.observer.forget(uid)
             return
         self.observer.observe(uid, parse_status(body.get("status")))
+
+
+def _finalizers(body: kopf.Body) -> list[str]:
+    return list(body.get("metadata", {}).get("finalizers") or [])
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

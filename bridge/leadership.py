@@ -54,12 +54,14 @@ class LeaderElection:
         namespace: str,
         name: str,
         identity: str,
+        labels: dict[str, str] | None = None,
         lease_seconds: float,
         renew_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = k8s.CoordinationV1Api(api)
         self.namespace, self.name, self.identity = namespace, name, identity
+        self.labels = {"app.kubernetes.io/managed-by": "janus", **(labels or {})}
         self.lease_seconds, self.renew_seconds = lease_seconds, renew_seconds
         self._clock = clock
         self._observed: tuple[str | None, str | None] | None = None
@@ -137,6 +139,8 @@ class LeaderElection:
         holder = spec.holder_identity or None
         if holder not in (None, self.identity) and not self._expired(spec):
             return False
+        if lease.metadata is not None:
+            lease.metadata.labels = {**(lease.metadata.labels or {}), **self.labels}
         lease.spec = self._spec(
             acquire_time=spec.acquire_time if holder == self.identity else None,
             transitions=(spec.lease_transitions or 0) + (0 if holder == self.identity else 1),
@@ -159,7 +163,7 @@ class LeaderElection:
             metadata=k8s.V1ObjectMeta(
                 name=self.name,
                 namespace=self.namespace,
-                labels={"app.kubernetes.io/managed-by": "janus"},
+                labels=self.labels,
             ),
             spec=self._spec(acquire_time=None, transitions=0),
         )

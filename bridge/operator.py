@@ -11,7 +11,9 @@ to it through thread-safe flags: ``stop`` to end it, ``ready`` once it watches.
 Settings that differ from kopf's defaults, and why:
 
 * finalizer ``backup.janus.io/finalizer`` and every annotation under
-  ``backup.janus.io/``: one prefix for everything Janus writes;
+  ``backup.janus.io/``: one prefix for everything Janus writes (another
+  installation than the default one has keys of its own, see
+  ``bridge.installations``);
 * progress in annotations, and the diff base without ``spec``: the spec of a
   1000-change Transaction does not fit in an annotation, and it cannot change
   after creation anyway (a CEL rule), so there is nothing to diff;
@@ -33,11 +35,12 @@ from dataclasses import dataclass, field
 import kopf
 from kubernetes.client import ApiClient
 
-from bridge.handlers import FINALIZER, Handlers
+from bridge import installations
+from bridge.handlers import Handlers
+from bridge.installations import Directory
 from bridge.login import login_handler
 from bridge.observe import Observer
 from bridge.runs import Runs
-from janus.models import API_GROUP
 from janus.preflight import temporal_client
 from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings
 
@@ -48,10 +51,11 @@ DIFFBASE_KEY = "last-handled-configuration"
 
 def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    prefix = installations.annotation_prefix(bridge.installation)
+    settings.persistence.finalizer = installations.finalizer(bridge.installation)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=API_GROUP, key=DIFFBASE_KEY, ignored_fields=["spec"]
+        prefix=prefix, key=DIFFBASE_KEY, ignored_fields=["spec"]
     )
     settings.peering.standalone = True
     settings.scanning.disabled = True
@@ -66,10 +70,15 @@ def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
 
 
 class _KopfNoise(logging.Filter):
-    """Drop kopf lines that say nothing here: the metrics handler's success on every
-    status write, and the warning that signals are ignored (the main thread has them)."""
+    """Drop kopf lines that say nothing here: the metrics and notice handlers' success
+    on every status write, and the warning that signals are ignored (the main thread
+    has them)."""
 
-    NOISE = ("Handler 'observe' succeeded", "OS signals are ignored")
+    NOISE = (
+        "Handler 'observe' succeeded",
+        "Handler 'notice-others' succeeded",
+        "OS signals are ignored",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -113,17 +122,32 @@ class OperatorThread:
         client = await temporal_client(self.temporal, identity=f"bridge@{self.bridge.identity}")
         registry = kopf.OperatorRegistry()
         kopf.on.login(registry=registry)(login_handler(self.cluster))
-        Handlers(Runs(client, self.temporal, self.api), self.bridge, self.observer).register(
-            registry
-        )
+        directory = Directory(self.api, self.bridge)
+        await asyncio.to_thread(directory.refresh)
+        runs = Runs(client, self.temporal, self.api)
+        Handlers(runs, self.bridge, self.observer, directory).register(registry)
         namespaces = self.bridge.namespaces
-        logger.info("watching Transactions in %s", ", ".join(namespaces) or "all namespaces")
-        await kopf.operator(
-            registry=registry,
-            settings=operator_settings(self.bridge),
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            stop_flag=self._stop,
-            ready_flag=self.ready,
+        logger.info(
+            "installation %r: watching Transactions in %s (%s)",
+            self.bridge.installation,
+            ", ".join(namespaces) or "all namespaces",
+            _which(self.bridge),
         )
+        refreshing = asyncio.create_task(directory.refresh_forever())
+        try:
+            await kopf.operator(
+                registry=registry,
+                settings=operator_settings(self.bridge),
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                stop_flag=self._stop,
+                ready_flag=self.ready,
+            )
+        finally:
+            refreshing.cancel()
+
+
+def _which(bridge: BridgeSettings) -> str:
+    label = f"{installations.INSTALLATION_LABEL}={bridge.installation}"
+    return f"labelled {label} only" if bridge.pinned_only else f"labelled {label} or unlabelled"

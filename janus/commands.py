@@ -33,6 +33,7 @@ from janus.settings import (
     ClusterSettings,
     ProbeSettings,
     TemporalSettings,
+    installation_for,
     split_namespaces,
 )
 
@@ -102,14 +103,21 @@ probe_options = _options(
 
 bridge_options = _options(
     click.option("-n", "--namespace", "namespaces", envvar="JANUS_NAMESPACES", multiple=True,
-                 show_envvar=True, help="Watch only this namespace (repeat; default: all)."),
+                 show_envvar=True,
+                 help="Watch only this namespace, by name (repeat; default: all)."),
+    click.option("--installation", envvar="JANUS_INSTALLATION", show_envvar=True,
+                 help="This Janus's name in the cluster (election Lease, Transaction label "
+                      "backup.janus.io/installation); default: from the task queue."),
+    click.option("--pinned-only", envvar="JANUS_PINNED_ONLY", is_flag=True, show_envvar=True,
+                 help="Handle only Transactions labelled with this installation."),
     click.option("--leader-election/--no-leader-election", envvar="JANUS_LEADER_ELECTION",
                  default=True, show_default=True, show_envvar=True,
                  help="Let one of several replicas act (a Lease)."),
     click.option("--election-namespace", envvar="JANUS_SYSTEM_NAMESPACE",
                  default=DEFAULT_SYSTEM_NAMESPACE, show_default=True, show_envvar=True),
-    click.option("--election-name", envvar="JANUS_ELECTION_NAME", default="janus-bridge",
-                 show_default=True, show_envvar=True, help="The leader-election Lease."),
+    click.option("--election-name", envvar="JANUS_ELECTION_NAME", default="",
+                 show_envvar=True,
+                 help="The leader-election Lease [default: <installation>-bridge]."),
     click.option("--election-lease-seconds", envvar="JANUS_ELECTION_LEASE_SECONDS",
                  default=15.0, show_default=True, show_envvar=True),
     click.option("--election-renew-seconds", envvar="JANUS_ELECTION_RENEW_SECONDS",
@@ -178,6 +186,8 @@ def _temporal(o: dict[str, Any]) -> TemporalSettings:
 def _bridge(o: dict[str, Any]) -> BridgeSettings:
     return BridgeSettings(
         namespaces=tuple(n for text in o["namespaces"] for n in split_namespaces(text)),
+        installation=o["installation"] or installation_for(o["task_queue"]),
+        pinned_only=o["pinned_only"],
         leader_election=o["leader_election"],
         election_namespace=o["election_namespace"],
         election_name=o["election_name"],

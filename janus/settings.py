@@ -16,6 +16,7 @@ start by ``janus.preflight``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Self
@@ -24,6 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 DEFAULT_TASK_QUEUE = "janus"
 DEFAULT_SYSTEM_NAMESPACE = "janus-system"
+DEFAULT_INSTALLATION = "janus"
+"""The installation of the default task queue; its kopf keys are those of Janus 0.1.0."""
+INSTALLATION_MAX = 40
+"""Leaves room in the names built from it (``finalizer-<name>``, ``<name>-bridge``)."""
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_GLOB = re.compile(r"[*?\[\]]")
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 
 
@@ -131,15 +138,40 @@ def default_identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
+def installation_for(task_queue: str) -> str:
+    """The default installation name of a task queue: ``janus`` → ``janus``,
+    ``Team_A`` → ``team-a`` (a DNS label, as the names built from it need)."""
+    name = re.sub(r"[^a-z0-9]+", "-", task_queue.lower()).strip("-")[:INSTALLATION_MAX]
+    return name.rstrip("-") or DEFAULT_INSTALLATION
+
+
 class BridgeSettings(_Settings):
-    """What the bridge watches, and how replicas decide which one of them acts."""
+    """What the bridge watches, and how replicas decide which one of them acts.
+
+    An *installation* is one Janus (its bridges and workers on one task queue).
+    Several can share a cluster: each has its own election Lease
+    (``<installation>-bridge``) and handles the Transactions labelled
+    ``backup.janus.io/installation=<installation>``, plus the unlabelled ones
+    unless ``pinned_only`` (see ``bridge.installations``).
+    """
 
     namespaces: tuple[str, ...] = Field(
         default=(), description="Watch only these namespaces; empty means all."
     )
+    installation: str = Field(
+        default=DEFAULT_INSTALLATION,
+        description="This Janus's name in the cluster; default: derived from the task queue.",
+    )
+    pinned_only: bool = Field(
+        default=False,
+        description="Handle only Transactions labelled with this installation, "
+        "none without the label (a second installation beside a default one).",
+    )
     leader_election: bool = True
     election_namespace: str = DEFAULT_SYSTEM_NAMESPACE
-    election_name: str = "janus-bridge"
+    election_name: str = Field(
+        default="", description="The election Lease; default: ``<installation>-bridge``."
+    )
     snapshot_namespace: str = Field(
         default=DEFAULT_SYSTEM_NAMESPACE,
         description="Where the workers keep snapshots (their lease namespace): the "
@@ -154,6 +186,34 @@ class BridgeSettings(_Settings):
     rollback_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often a deleted Transaction's rollback is checked."
     )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _no_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        patterns = [n for n in value if _GLOB.search(n)]
+        if patterns:
+            raise ValueError(
+                f"--namespace {patterns[0]!r} is a pattern; the bridge watches named "
+                "namespaces only (it has no right to list namespaces): repeat -n for each "
+                "(-n team-a -n team-b), or omit -n to watch all namespaces"
+            )
+        return value
+
+    @field_validator("installation")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > INSTALLATION_MAX or not _LABEL.match(value):
+            raise ValueError(
+                f"--installation {value!r} must be lower-case letters, digits and '-', "
+                f"at most {INSTALLATION_MAX} characters (it names a Lease, a label "
+                "value and a finalizer)"
+            )
+        return value
+
+    @property
+    def election_lease(self) -> str:
+        """The election Lease's name: ``election_name``, else ``<installation>-bridge``."""
+        return self.election_name or f"{self.installation}-bridge"
 
     @model_validator(mode="after")
     def _renew_within_lease(self) -> Self:

@@ -1,11 +1,23 @@
-"""Fixtures that connect tests to one real control plane per session.
+"""Fixtures that connect tests to one real control plane per session: its own.
 
-If ``KUBECONFIG`` and ``TEMPORAL_ADDRESS`` are set and reachable (for example
-after ``eval "$(janus dev env)"``), the tests use those servers; the unprivileged
-user's kubeconfig then comes from ``JANUS_TESTER_KUBECONFIG`` (tests needing it
-are skipped without it). Otherwise the session starts its own control plane in
-``$JANUS_STATE_DIR`` or ``~/.local/state/janus/test`` and stops it at the end, if
-it was this session that started it.
+The session is hermetic: it starts a control plane of its own in
+``$JANUS_TEST_STATE_DIR`` (else ``$JANUS_STATE_DIR``, else
+``~/.local/state/janus/test``), stops it at the end, and runs every Janus
+process it needs itself. Nothing the user runs (``make demo`` and its detached
+``janus run``, their own worker, a cluster in ``KUBECONFIG``) can pick up a
+test's Transaction or workflow, and the tests never touch those. Before any
+test, the Janus and Temporal settings inherited from the shell (``JANUS_*``
+other than the directories, ``TEMPORAL_*``, ``KUBECONFIG``) are removed, so
+the processes the tests start read only what the tests give them.
+
+If a control plane already runs in that directory (another test session, or a
+``janus dev up`` with the same ``JANUS_STATE_DIR``), the session refuses to
+start rather than share or stop it. ``JANUS_TEST_REUSE=1`` opts in to running
+on existing servers instead: those ``KUBECONFIG`` and ``TEMPORAL_ADDRESS`` name
+(the unprivileged user's kubeconfig then comes from
+``JANUS_TESTER_KUBECONFIG``; tests needing it are skipped without it); then
+anything else on those servers polling the tests' queues or watching all
+namespaces can change the outcome.
 
 The session exports ``KUBECONFIG`` and ``TEMPORAL_ADDRESS`` so subprocesses
 (kubectl, the temporal CLI) talk to the same servers as the Python clients.
@@ -17,7 +29,6 @@ import re
 import socket
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,27 +40,53 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from janus.dev import ControlPlane, Endpoints
-from janus.dev.paths import testing_state_dir
+from janus.dev.paths import CACHE_ENV, STATE_ENV, TEST_STATE_ENV, testing_state_dir
 from tests.accounts import open_namespace
+
+REUSE_ENV = "JANUS_TEST_REUSE"
+KEPT_SETTINGS = frozenset({CACHE_ENV, STATE_ENV, TEST_STATE_ENV, REUSE_ENV})
+"""Inherited JANUS_* variables the session keeps: where things live, and the opt-in."""
 
 NAMESPACE_READY_TIMEOUT = 30.0
 
 
+_REUSED: list[Endpoints] = []
+"""The servers named by the environment, read before it is cleaned (JANUS_TEST_REUSE=1)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the opt-in servers, then drop every inherited Janus and Temporal setting."""
+    if os.environ.get(REUSE_ENV) == "1":
+        _REUSED.append(_endpoints_from_env())
+    for name in list(os.environ):
+        janus_setting = name.startswith("JANUS_") and name not in KEPT_SETTINGS
+        if janus_setting or name.startswith("TEMPORAL_") or name == "KUBECONFIG":
+            del os.environ[name]
+
+
 @pytest.fixture(scope="session")
 def endpoints() -> Iterator[Endpoints]:
-    """The control plane of this session: from the environment, or started here."""
-    reused = _endpoints_from_env()
-    if reused is not None:
-        yield from _exported(reused)
+    """The control plane of this session: started here (or, opted in, the environment's)."""
+    if _REUSED:
+        yield from _exported(_REUSED[0])
         return
     plane = ControlPlane(testing_state_dir(), echo=print)
-    started_here = plane.endpoints() is None
+    if plane.endpoints() is not None:
+        pytest.exit(_ALREADY_RUNNING.format(root=plane.layout.root), returncode=2)
     started = plane.up()
     try:
         yield from _exported(started)
     finally:
-        if started_here:
-            plane.down()
+        plane.down()
+
+
+_ALREADY_RUNNING = (
+    "a control plane already runs in {root} (another test session, or `janus dev up` "
+    "with this JANUS_STATE_DIR); the tests start their own and will not share or stop "
+    "it: stop it with `JANUS_STATE_DIR={root} janus dev down`, set JANUS_TEST_STATE_DIR "
+    "to another directory, or run on existing servers with JANUS_TEST_REUSE=1 "
+    "(KUBECONFIG and TEMPORAL_ADDRESS)"
+)
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +135,14 @@ def task_queue(request: pytest.FixtureRequest) -> str:
     return _unique_name(request.node.name)
 
 
-def _endpoints_from_env() -> Endpoints | None:
-    """Endpoints from KUBECONFIG and TEMPORAL_ADDRESS, if both are set and answer."""
+def _endpoints_from_env() -> Endpoints:
+    """Endpoints from KUBECONFIG and TEMPORAL_ADDRESS; the session ends if they do not answer."""
     kubeconfig, address = os.environ.get("KUBECONFIG"), os.environ.get("TEMPORAL_ADDRESS")
     if not kubeconfig or not address:
-        return None
+        pytest.exit(f"{REUSE_ENV}=1 needs KUBECONFIG and TEMPORAL_ADDRESS", returncode=2)
     problem = _kube_problem(kubeconfig) or _temporal_problem(address)
     if problem is not None:
-        warnings.warn(f"not reusing the servers from the environment: {problem}", stacklevel=2)
-        return None
+        pytest.exit(f"{REUSE_ENV}=1, but the servers do not answer: {problem}", returncode=2)
     tester = os.environ.get("JANUS_TESTER_KUBECONFIG")
     return Endpoints(
         kubeconfig=Path(kubeconfig),

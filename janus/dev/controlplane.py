@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from janus.dev import build, paths, pki, processes, servers
-from janus.dev.errors import DevClusterError
+from janus.dev.errors import DevClusterError, PortTaken
 from janus.dev.locking import exclusive_lock
 from janus.dev.paths import StateLayout
 from janus.dev.probes import Probes
@@ -42,6 +42,12 @@ TIMEOUTS = {
     "temporal": 120.0,
 }
 """Seconds to wait for each server; generous, since two cores may be busy with tests."""
+
+PORT_ATTEMPTS = 5
+"""Starts on fresh ports after losing a port to another process (see ``PortTaken``)."""
+
+PORT_TAKEN = "address already in use"
+"""What every server (Go's net package, etcd, Temporal) logs when its port is taken."""
 
 
 class ServerStatus(BaseModel):
@@ -112,9 +118,20 @@ class ControlPlane:
         return state.endpoints
 
     def _start(self) -> Endpoints:
+        """Start every server; on a port lost to another process, again on fresh ports."""
         bins = build.ensure_built(self.cache, echo=self.echo)
-        ports = self._choose_ports()
         keys = pki.ensure_pki(self.layout.pki)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start_on(self._choose_ports(fresh=attempt > 1), bins, keys)
+            except PortTaken as taken:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                first_line = taken.args[0].splitlines()[0].rstrip(";")
+                self.echo(f"  {first_line}; starting again on fresh ports")
+        raise AssertionError("unreachable")
+
+    def _start_on(self, ports: Ports, bins: build.Binaries, keys: pki.Pki) -> Endpoints:
         self._write_kubeconfigs(keys, ports)
         state = ClusterState(ports=ports, endpoints=self._endpoints_for(ports))
         self.echo(f"starting the control plane in {self.layout.root}")
@@ -143,7 +160,7 @@ class ControlPlane:
         """Start one server and record it in state.json at once."""
         for port in (spec.port, *more_ports):
             if not processes.port_free(port):
-                raise DevClusterError(
+                raise PortTaken(
                     f"port {port} for {spec.name} is in use by another process; "
                     f"find it with `ss -ltnp 'sport = :{port}'`, stop it, and retry"
                 )
@@ -161,7 +178,7 @@ class ControlPlane:
         deadline = time.monotonic() + timeout
         while not probe():
             if not processes.alive(server.pid):
-                raise DevClusterError(_exited(server))
+                raise _exited(server)
             if time.monotonic() > deadline:
                 raise DevClusterError(
                     f"{server.name} not ready after {timeout:.0f}s (waiting for {what}); "
@@ -191,9 +208,9 @@ class ControlPlane:
     def _runs(self, server: Server) -> bool:
         return processes.is_ours(server, self.layout.root)
 
-    def _choose_ports(self) -> Ports:
-        """The previous run's ports where still free, fresh ones otherwise."""
-        previous = load_model(self.layout.ports_file, Ports)
+    def _choose_ports(self, *, fresh: bool = False) -> Ports:
+        """The previous run's ports where still free (unless ``fresh``), new ones otherwise."""
+        previous = None if fresh else load_model(self.layout.ports_file, Ports)
         keep = list(previous.model_dump().values()) if previous else []
         names = list(Ports.model_fields)
         ports = Ports(**dict(zip(names, processes.free_ports(len(names), keep=keep), strict=True)))
@@ -243,10 +260,17 @@ class ControlPlane:
             yield
 
 
-def _exited(server: Server) -> str:
-    """Why a server died while starting, with the hint a busy port deserves."""
+def _exited(server: Server) -> DevClusterError:
+    """Why a server died while starting: its exit status, the lines of its own output
+    that name an error (a Go panic's reason sits above a long stack), and the tail.
+
+    A port taken meanwhile is a ``PortTaken``, which ``up`` answers with fresh ports.
+    """
+    how = processes.exit_description(server.pid) or "exited"
+    reasons = processes.log_reasons(server.log)
     tail = processes.log_tail(server.log)
-    hint = ""
-    if "address already in use" in tail:
-        hint = " (a port it needs is taken; run `janus dev down` or free the port)"
-    return f"{server.name} exited while starting{hint}; last lines of {server.log}:\n{tail}"
+    said = "".join(f"  {line}\n" for line in reasons if line not in tail)
+    details = f"{said}last lines of {server.log}:\n{tail}"
+    if any(PORT_TAKEN in line for line in reasons):
+        return PortTaken(f"{server.name} lost a port to another process ({how});\n{details}")
+    return DevClusterError(f"{server.name} exited while starting ({how});\n{details}")

@@ -9,3 +9,12 @@ exits 1; tests see it as an ordinary exception with a readable text.
 
 class DevClusterError(Exception):
     """A dev control-plane problem the user can act on; the message says how."""
+
+
+class PortTaken(DevClusterError):
+    """A port chosen for a server was taken before the server bound it.
+
+    Ports are chosen free and bound a moment later by another process, so a
+    second control plane starting at the same time can win the race; ``up``
+    then starts again on fresh ports instead of failing.
+    """

@@ -26,9 +26,18 @@ def state_dir() -> Path:
     return Path(os.environ.get(STATE_ENV) or Path.home() / ".local" / "state" / "janus" / "dev")
 
 
+TEST_STATE_ENV = "JANUS_TEST_STATE_DIR"
+
+
 def testing_state_dir() -> Path:
-    """The test sessions' control plane: ``$JANUS_STATE_DIR`` or ``~/.local/state/janus/test``."""
-    return Path(os.environ.get(STATE_ENV) or Path.home() / ".local" / "state" / "janus" / "test")
+    """The test sessions' control plane: ``$JANUS_TEST_STATE_DIR``, else ``$JANUS_STATE_DIR``,
+    else ``~/.local/state/janus/test``.
+
+    The first wins so that ``make test`` keeps clear of the demo's directory, which
+    the Makefile exports as ``JANUS_STATE_DIR``.
+    """
+    default = Path.home() / ".local" / "state" / "janus" / "test"
+    return Path(os.environ.get(TEST_STATE_ENV) or os.environ.get(STATE_ENV) or default)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ PORT_RANGE = (20000, 32000)
 """Below Linux's ephemeral range (32768+), so outgoing connections never take our ports."""
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
-"""Popen objects of the servers this process started, kept so they can be reaped."""
+"""Popen objects of the servers this process started, kept so they can be reaped
+and so a server that died while starting can be described by its exit status."""
 
 
 def spawn(argv: Sequence[str], log: Path) -> int:
@@ -89,6 +90,19 @@ def stop(servers: Iterable[Server], marker: Path, *, grace: float = 15.0) -> Non
         raise DevClusterError(f"processes {left} survived SIGKILL; check them with `ps -fp`")
 
 
+def exit_description(pid: int) -> str:
+    """How a server this process started ended ("exit status 1", "killed by SIGKILL"),
+    or "" when it is not ours or still runs: a server that dies before writing
+    anything must still say something."""
+    child = _children.get(pid)
+    code = child.poll() if child is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) process."""
     return bool(cmdline(pid))
@@ -127,6 +141,20 @@ def log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+FATAL_MARKERS = ("panic:", '"level":"fatal"', "address already in use", "error:", "Error:")
+"""Lines that say why a server stopped; a Go panic puts its reason above a long stack."""
+
+
+def log_reasons(path: Path, lines: int = 5) -> list[str]:
+    """The first ``lines`` lines of a log that name a fatal error (see FATAL_MARKERS)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    found = [line for line in text.splitlines() if any(m in line for m in FATAL_MARKERS)]
+    return found[:lines]
+
+
 def _random_free_port(taken: Sequence[int]) -> int:
     for _ in range(1000):
         port = random.randrange(*PORT_RANGE)
@@ -157,5 +185,5 @@ def _wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
 def _reap(pid: int) -> None:
     """Collect the exit status of a child we started, so it does not linger as a zombie."""
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        del _children[pid]
+    if child is not None:
+        child.poll()

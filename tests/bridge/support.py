@@ -172,6 +172,9 @@ class Janus:
             "TEMPORAL_NAMESPACE": self.endpoints.temporal_namespace,
             "JANUS_TASK_QUEUE": self.task_queue,
             "JANUS_NAMESPACES": self.namespace,
+            # The installation deploy/bridge-rbac.yaml grants an election Lease to
+            # (the tests' task queues would each derive one of their own).
+            "JANUS_INSTALLATION": "janus",
         }
         if self.endpoints.ui_url:
             env["JANUS_TEMPORAL_UI"] = self.endpoints.ui_url
@@ -181,8 +184,11 @@ class Janus:
         """A worker; ``env`` adds settings, e.g. the test seams (``JANUS_DELAYS``)."""
         return self._start("worker", list(args), env).wait_ready()
 
-    def bridge(self, *args: str, ready: bool = True) -> JanusProcess:
-        process = self._start("bridge", [*FAST_ELECTION, *args])
+    def bridge(
+        self, *args: str, ready: bool = True, env: dict[str, str] | None = None
+    ) -> JanusProcess:
+        """A bridge with short election timings; ``env`` adds settings."""
+        process = self._start("bridge", [*FAST_ELECTION, *args], env)
         return process.wait_ready() if ready else process
 
     def _start(self, role: str, args: list[str], env: dict[str, str] | None = None) -> JanusProcess:

@@ -9,7 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from janus.preflight import workflow_url
-from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings, split_namespaces
+from janus.settings import (
+    BridgeSettings,
+    ClusterSettings,
+    TemporalSettings,
+    installation_for,
+    split_namespaces,
+)
 from tests.bridge.support import JANUS
 
 
@@ -96,3 +102,22 @@ def test_unreachable_temporal_exits_1_naming_the_address(tmp_path: Path) -> None
     assert "cannot reach Temporal at 127.0.0.1:1 (without TLS)" in done.stderr
     assert "TEMPORAL_ADDRESS" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_namespace_pattern_is_refused_at_start_saying_what_works() -> None:
+    done = janus("bridge", "-n", "team-*", "--kubeconfig", "/nope", env={})
+
+    assert done.returncode == 2
+    assert "--namespace 'team-*' is a pattern" in done.stderr
+    assert "repeat -n for each (-n team-a -n team-b), or omit -n" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_installation_comes_from_the_task_queue_and_names_the_election_lease() -> None:
+    assert installation_for("janus") == "janus"
+    assert installation_for("Team_A.v2") == "team-a-v2"
+    assert BridgeSettings().election_lease == "janus-bridge"
+    assert BridgeSettings(installation="team-a").election_lease == "team-a-bridge"
+    assert BridgeSettings(installation="team-a", election_name="x").election_lease == "x"
+    with pytest.raises(ValidationError, match="lower-case letters, digits and '-'"):
+        BridgeSettings(installation="Team A")

@@ -20,7 +20,7 @@ from kubernetes.dynamic import DynamicClient
 
 from janus.dev import Endpoints
 from tests.reliability import tally
-from tests.reliability.scenario import TARGET_RULES, WIDGET_CRD
+from tests.reliability.scenario import TARGET_RULES, TARGETS, WIDGET_CRD
 from tests.reliability.worker_process import Zygote
 from tests.saga.conftest import crd_installed, harness, start_worker
 
@@ -51,10 +51,22 @@ def widget_crd(kube_api: ApiClient, crd_installed: None) -> None:
         rbac.replace_cluster_role(TARGET_RULES["metadata"]["name"], TARGET_RULES)
 
 
+PRIMED_KINDS = sorted({(api_version, kind) for api_version, kind, _ in TARGETS})
+"""The kinds of the reliability scenario (``tests.reliability.scenario``)."""
+
+
 @pytest.fixture(scope="session")
 def dyn(kube_api: ApiClient, widget_crd: None) -> Iterator[DynamicClient]:
-    """A dynamic client as the admin: reads any target the way ``kubectl get`` does."""
-    yield DynamicClient(kube_api)
+    """A dynamic client as the admin: reads any target the way ``kubectl get`` does.
+
+    Its discovery cache is filled here, Widget included: the suites use it from
+    several threads at once, and a cache miss there rebuilds the cache under the
+    other threads' feet (``KeyError: 'resources'`` in kubernetes.dynamic).
+    """
+    client = DynamicClient(kube_api)
+    for api_version, kind in PRIMED_KINDS:
+        client.resources.get(api_version=api_version, kind=kind)
+    yield client
 
 
 @pytest.fixture(scope="session")
