@@ -37,6 +37,11 @@ CHANGE_MARKER = "backup.janus.io/change"
 #: may still write. A batch needs about a second, so this is generous.
 ATTEMPT_WRITE_WINDOW = timedelta(seconds=20)
 
+#: How long after an attempt's last request was cut off the API server may
+#: still store it (it checks the request's deadline between steps, not inside
+#: the storage write).
+API_SERVER_SLACK = timedelta(seconds=5)
+
 LEASE_PREFIX = "janus-"
 _LEASE_NAME_MAX = 63
 

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 from kubernetes.client import ApiClient
 from urllib3.util.retry import Retry
 
+from janus.operations import API_SERVER_SLACK
+
 #: Seconds to open a connection to the API server.
 CONNECT_TIMEOUT = 5.0
 
@@ -47,9 +49,8 @@ REQUEST_TIMEOUT = 15.0
 MIN_REQUEST_SECONDS = 0.5
 
 #: How long after its deadline a request the API server accepted may still be
-#: stored: the server checks the ``timeout`` it was given between the steps of a
-#: request, not inside the storage write.
-SERVER_SLACK = 5.0
+#: stored (``janus.operations.API_SERVER_SLACK``).
+SERVER_SLACK = API_SERVER_SLACK.total_seconds()
 
 
 #: urllib3's retries: one more try to connect (nothing was sent yet), never a
