@@ -116,7 +116,7 @@ async def test_a_transaction_whose_workflow_temporal_forgot_is_failed_not_run_ag
     temporal = Path(sys.executable).parent / "temporal"
     await asyncio.to_thread(
         subprocess.run,
-        [str(temporal), "workflow", "delete", "--workflow-id", workflow_id,
+        [str(temporal), "workflow", "delete", "--yes", "--workflow-id", workflow_id,
          "--address", temporal_client.service_client.config.target_host,
          "--namespace", temporal_client.namespace],
         check=True, capture_output=True, timeout=60,
