@@ -74,7 +74,9 @@ async def test_a_hung_request_lets_no_lease_lapse_nor_another_transaction_in(
     harness = bare_harness
     config_maps(harness, "first-cm", "hung-cm", "last-cm")
     hung = proxy.hold(  # three attempts in a row: longer than a lease, before the fix
-        rf"^PATCH /api/v1/namespaces/{harness.namespace}/configmaps/hung-cm\b", times=3
+        rf"^PATCH /api/v1/namespaces/{harness.namespace}/configmaps/hung-cm\b",
+        times=3,
+        body="backup.janus.io/change",  # the action, not the dry run
     )
     process = worker(
         zygote,
@@ -110,6 +112,7 @@ async def test_a_hung_request_lets_no_lease_lapse_nor_another_transaction_in(
     conditions = {c["type"]: c for c in txn_a["status"].get("conditions", [])}
     tally.record("hung requests", "held forever", txn_a["status"]["phase"] == "RolledBack")
     assert txn_a["status"]["phase"] == "RolledBack", txn_a["status"]["message"]
+    assert "injected fault: apply of change 2" in txn_a["status"]["message"]  # not LeaseLost
     assert "UndoSkipped" not in conditions
     assert txn_b["status"]["phase"] == "Committed"
     assert harness.config_map("first-cm").data == {"v": "0", "b": "1"}  # A undone, B after
