@@ -46,6 +46,7 @@ from janus import metrics, search_attributes
 from janus.models import Phase, TransactionInput, TransactionRef, TransactionStatus
 from janus.preflight import workflow_url
 from janus.settings import TemporalSettings
+from janus.versioning import generation_queue
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Runs:
                 WORKFLOW,
                 txn,
                 id=txn.ref.workflow_id(),
-                task_queue=self.temporal.task_queue,
+                task_queue=generation_queue(self.temporal.task_queue),
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(

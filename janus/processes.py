@@ -22,13 +22,15 @@ from typing import Protocol
 
 from kubernetes.client import ApiClient
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from bridge import Bridge
 from janus import preflight
 from janus.config import WorkerSettings
 from janus.health import Check, HealthServer
 from janus.settings import BridgeSettings, ClusterSettings, ProbeSettings, TemporalSettings
-from janus.worker import build_worker
+from janus.versioning import served_queues
+from janus.worker import build_workers
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +62,17 @@ class WorkerComponent:
         return None if self._running else "not polling yet"
 
     async def run(self, stop: asyncio.Event) -> None:
-        worker = build_worker(
+        workers = build_workers(
             self.client,
             task_queue=self.temporal.task_queue,
             api_client=self.api,
             settings=self.settings,
         )
-        polling = asyncio.create_task(worker.run(), name="temporal-worker")
+        polling = asyncio.create_task(_run_all(workers), name="temporal-worker")
         self._running = True
         logger.info(
-            "worker polling task queue %r in namespace %r at %s",
-            self.temporal.task_queue,
+            "worker polling task queues %s in namespace %r at %s",
+            ", ".join(repr(q) for q in served_queues(self.temporal.task_queue)),
             self.temporal.namespace,
             self.temporal.address,
         )
@@ -78,13 +80,23 @@ class WorkerComponent:
         await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
         self._running = False
         if not polling.done():
-            await worker.shutdown()
+            await asyncio.gather(*(w.shutdown() for w in workers))
         stopping.cancel()
         try:
             await polling
         except Exception as err:
             self._failed = str(err)
             raise
+
+
+async def _run_all(workers: Sequence[Worker]) -> None:
+    """Run the workers together; the first to fail stops the others."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def worker_component(

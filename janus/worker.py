@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Cluster, TransactionActivities
 from janus.config import WorkerSettings, kubernetes_client
+from janus.versioning import served_queues, worker_identity
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -34,6 +36,13 @@ async def connect(address: str, namespace: str = "default") -> Client:
     )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox workflows run in: the same for a worker and for a replay of history."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_WITH_WORKFLOWS)
+    )
+
+
 def build_worker(
     client: Client,
     *,
@@ -47,14 +56,26 @@ def build_worker(
         task_queue=task_queue,
         workflows=[TransactionWorkflow],
         activities=activities.all(),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *SHARED_WITH_WORKFLOWS
-            )
-        ),
+        workflow_runner=workflow_runner(),
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
+        identity=worker_identity(task_queue),
     )
+
+
+def build_workers(
+    client: Client,
+    *,
+    task_queue: str,
+    api_client: ApiClient,
+    settings: WorkerSettings,
+) -> list[Worker]:
+    """A worker for each generation's queue of ``task_queue`` this release serves
+    (``janus.versioning``): today's, and the older ones an upgrade inherits."""
+    return [
+        build_worker(client, task_queue=queue, api_client=api_client, settings=settings)
+        for queue in served_queues(task_queue)
+    ]
 
 
 async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
@@ -64,7 +85,7 @@ async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
     client = await connect(
         os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
     )
-    worker = build_worker(
+    workers = build_workers(
         client,
         task_queue=task_queue,
         api_client=kubernetes_client(os.environ.get("KUBECONFIG")),
@@ -74,6 +95,8 @@ async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         on_ready()
         await stop.wait()

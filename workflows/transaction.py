@@ -168,7 +168,11 @@ class TransactionWorkflow:
                 )
             self.book.note(f"Waiting: {message}")
             await self._mirror()
-            await workflow.sleep(min(backoff, deadline - workflow.now()))
+            # The mirror takes time too: the deadline may have passed meanwhile (a
+            # negative timer would fail the workflow task; the next try gives up).
+            remaining = deadline - workflow.now()
+            if remaining > timedelta(0):
+                await workflow.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, timedelta(seconds=5))
 
     async def _acquire(

@@ -65,6 +65,15 @@ def test_janus_install_prints_the_base_and_applies_it(deployed: None) -> None:
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert images == {"registry.example/janus:1.2.3"}
+    build_ids = {
+        e["value"]
+        for d in documents
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        for e in c.get("env", [])
+        if e["name"] == "JANUS_BUILD_ID"
+    }
+    assert build_ids == {"registry.example/janus:1.2.3"}
 
     applied = run_janus("install", "--apply", "--dry-run=server")
     assert "serviceaccount/janus-worker" in applied
