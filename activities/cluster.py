@@ -28,6 +28,7 @@ from kubernetes.dynamic.resource import Resource
 from janus.errors import ChangeRejected, Forbidden, InvalidTransaction, JanusError
 from janus.models import DEFAULT_SERVICE_ACCOUNT
 from janus.operations import Identity
+from janus.timeouts import TimedApiClient
 
 
 def api_message(err: ApiException) -> str:
@@ -130,7 +131,7 @@ class Cluster:
             return self.api_client
         with self._lock:
             if who not in self._clients:
-                api_client = k8s.ApiClient(self.api_client.configuration)
+                api_client = TimedApiClient(self.api_client.configuration)
                 # The API server adds the service-account groups itself when only
                 # the user is impersonated.
                 api_client.set_default_header("Impersonate-User", who.user)
@@ -140,7 +141,7 @@ class Cluster:
     def _new_dynamic(self, who: Impersonation | None) -> DynamicClient:
         api_client = self.api_client
         if who is not None:
-            api_client = k8s.ApiClient(self.api_client.configuration)
+            api_client = TimedApiClient(self.api_client.configuration)
             api_client.set_default_header("Impersonate-User", who.user)
         cache = self._cache_dir / f"{who.user if who else 'worker'}.json"
         try:

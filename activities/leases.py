@@ -29,6 +29,19 @@ from janus.wire import micro_time
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "janus"}
 
+#: The uid of the transaction holding a lease, so an activity can find (and renew)
+#: every lease of its transaction without the workflow sending it the whole list.
+HOLDER_LABEL = "backup.janus.io/holder-uid"
+
+
+def _holder_uid(holder: str) -> str:
+    """The uid in a holder identity (namespace/name/uid)."""
+    return holder.rpartition("/")[2]
+
+
+def _labels(holder: str) -> dict[str, str]:
+    return {**MANAGED_BY, HOLDER_LABEL: _holder_uid(holder)}
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -103,6 +116,33 @@ class LeaseKeeper:
                 f"{blocker.identity}; not writing"
             )
 
+    def renew_all(
+        self, holder: str, duration: int, namespace: str, also: list[LeaseRef]
+    ) -> dict[str, LeaseLost]:
+        """Renew every lease the transaction holds (found by its label) and ``also``;
+        return the ones lost, by lease name."""
+        found = self.cluster.coordination.list_namespaced_lease(
+            namespace, label_selector=f"{HOLDER_LABEL}={_holder_uid(holder)}"
+        )
+        refs = {ref.name: ref for ref in also}
+        for lease in found.items:
+            meta = lease.metadata
+            if meta is None or not meta.name or meta.name in refs:
+                continue
+            target = (meta.annotations or {}).get("backup.janus.io/target", meta.name)
+            refs[meta.name] = LeaseRef(name=meta.name, namespace=namespace, target=target)
+
+        def renew(ref: LeaseRef) -> LeaseLost | None:
+            try:
+                self.ensure_held(ref, holder, duration)
+            except LeaseLost as lost:
+                return lost
+            return None
+
+        ordered = list(refs.values())
+        outcomes = side_by_side(renew, ordered)
+        return {ref.name: lost for ref, lost in zip(ordered, outcomes, strict=True) if lost}
+
     def release(self, request: ReleaseLeasesInput) -> None:
         """Delete our leases; one already gone or taken over is left as it is."""
         for ref in request.leases:
@@ -129,6 +169,8 @@ class LeaseKeeper:
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
         acquired = spec.acquire_time if ours else None
         lease.spec = _fresh_spec(holder, duration, now, transitions, acquired)
+        if lease.metadata is not None:
+            lease.metadata.labels = {**(lease.metadata.labels or {}), **_labels(holder)}
         try:
             with api_errors(f"lease {ref.namespace}/{ref.name}", rejected=JanusError):
                 api.replace_namespaced_lease(ref.name, ref.namespace, lease)
@@ -155,7 +197,7 @@ class LeaseKeeper:
             metadata=k8s.V1ObjectMeta(
                 name=ref.name,
                 namespace=ref.namespace,
-                labels=MANAGED_BY,
+                labels=_labels(holder),
                 annotations={"backup.janus.io/target": ref.target},
             ),
             spec=_fresh_spec(holder, duration, now, 0),
@@ -188,18 +230,23 @@ class LeaseKeeper:
 
 
 #: The part of a lease's duration, from its last renewal, during which a write
-#: is fenced by reading the lease; after it, by renewing it. The rest is margin
-#: for clocks that disagree between workers.
+#: is fenced by reading the lease; after it, the attempt renews every lease of
+#: its transaction first. The rest is margin for clocks that disagree between
+#: workers. It exceeds ATTEMPT_WRITE_WINDOW by far: an attempt that renewed at
+#: its first write cannot outlive the renewal.
 FENCE_BY_READING_FOR = 0.5
 
 
 class Fence:
-    """Write to a target only while its lease is ours.
+    """Write to a target only while its lease is ours, and keep every lease alive.
 
     Well inside the duration of the last renewal no other transaction can take
     a lease, so reading it is enough (it catches a takeover by hand); the
-    batch's leases are read together, just before its first write. Near the end
-    of the duration each write renews its lease first."""
+    batch's leases are read together, just before its first write. Past half
+    the duration (an attempt retried after a hung request, a worker that was
+    down), the first write renews every lease of the transaction, not only the
+    batch's: the leases of earlier batches, whose undos may still be needed,
+    must not lapse while a retry runs, and a lost one is known before writing."""
 
     def __init__(
         self,
@@ -212,21 +259,27 @@ class Fence:
     ) -> None:
         self.keeper, self.holder, self.duration = keeper, holder, duration_seconds
         self.targets = targets
-        reading_for = timedelta(seconds=duration_seconds * FENCE_BY_READING_FOR)
-        self.read_until = renewed_at + reading_for if renewed_at is not None else None
-        self._lost: dict[int, LeaseLost] | None = None
+        self.reading_for = timedelta(seconds=duration_seconds * FENCE_BY_READING_FOR)
+        self.read_until = renewed_at + self.reading_for if renewed_at is not None else None
+        self._lost: dict[str, LeaseLost] | None = None
 
     def before_write(self, target: ResolvedTarget) -> None:
         if self.read_until is None or _now() >= self.read_until:
-            self.keeper.ensure_held(_lease_of(target), self.holder, self.duration)
-            return
-        if self._lost is None:
+            started = _now()
+            self._lost = self.keeper.renew_all(
+                self.holder,
+                self.duration,
+                target.lease_namespace,
+                [_lease_of(t) for t in self.targets],
+            )
+            self.read_until = started + self.reading_for
+        elif self._lost is None:
             found = side_by_side(self._check, self.targets)
             self._lost = {
-                t.index: lost for t, lost in zip(self.targets, found, strict=True) if lost
+                t.lease_name: lost for t, lost in zip(self.targets, found, strict=True) if lost
             }
-        if target.index in self._lost:
-            raise self._lost[target.index]
+        if target.lease_name in self._lost:
+            raise self._lost[target.lease_name]
 
     def _check(self, target: ResolvedTarget) -> LeaseLost | None:
         try:

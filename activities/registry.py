@@ -7,6 +7,11 @@ propagates and Temporal retries it. Around the real work, ``_run``:
 
 - heartbeats from a helper thread, so a worker that dies mid-activity is
   noticed within the heartbeat timeout rather than the start-to-close timeout;
+- fences every request by the attempt's deadline (``janus.timeouts``): its
+  start-to-close timeout, and for the activities that write targets the shorter
+  ``ATTEMPT_WRITE_WINDOW``; past it, or once Temporal has cancelled the attempt
+  (it timed out on the server, or the worker shuts down), nothing is sent, so a
+  timed-out attempt cannot write behind the retry or the rollback;
 - keeps Secret values out of what the activity says back (``redact``): an
   error from work that saw a Secret is rebuilt from its scrubbed message;
 - applies the worker's test seams, all off unless configured: faults (fail),
@@ -41,6 +46,7 @@ from janus import operations as ops
 from janus.config import Fault, FaultOperation, FaultPoint, WorkerSettings
 from janus.errors import InjectedFault, JanusError, about_change
 from janus.models import TransactionRef
+from janus.timeouts import writes_until
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -52,6 +58,10 @@ logger = logging.getLogger(__name__)
 #: few of these: a worker that dies mid-activity is noticed in seconds, not at
 #: the end of the start-to-close timeout.
 HEARTBEAT_EVERY = 2.0
+
+#: Time kept back from an attempt's start-to-close timeout: its last request
+#: ends before Temporal gives up on it.
+DEADLINE_MARGIN = 1.0
 
 
 def is_secret(target: ops.ResolvedTarget) -> bool:
@@ -199,9 +209,11 @@ class TransactionActivities:
                 one,
                 request.budget_seconds,
             )
-            return ops.ApplyBatchResult(applied=applied, failure=failure)
+            return ops.ApplyBatchResult(
+                applied=applied, failure=failure, attempt=activity.info().attempt
+            )
 
-        return self._run(work)
+        return self._run(work, writes_targets=True)
 
     @activity.defn(name=ops.UNDO_CHANGES)
     def undo_changes(self, request: ops.UndoInput) -> ops.UndoBatchResult:
@@ -244,7 +256,7 @@ class TransactionActivities:
             )
             return ops.UndoBatchResult(done=done, failure=failure)
 
-        return self._run(work)
+        return self._run(work, writes_targets=True)
 
     def _batch(
         self,
@@ -297,15 +309,16 @@ class TransactionActivities:
     def mirror_status(self, request: ops.MirrorStatusInput) -> None:
         self._run(lambda: status.mirror_status(self.cluster, request))
 
-    def _run(self, work: Callable[[], T]) -> T:
-        """Run an activity's work: heartbeating, redacting, and (if configured) twice.
+    def _run(self, work: Callable[[], T], *, writes_targets: bool = False) -> T:
+        """Run an activity's work: heartbeating, fenced by its deadline, redacting, and
+        (if configured) twice.
 
         A JanusError becomes a non-retryable ApplicationError of the same name.
         When the work saw a Secret, every error is rebuilt from its scrubbed
         message alone: the original (an ApiException carries the API server's
         whole response) would reach the history and the log with its values.
         """
-        with _heartbeating(), redact.scope():
+        with _heartbeating(), _attempt_deadline(writes_targets), redact.scope():
             try:
                 result = work()
                 if self.settings.repeat_activities:
@@ -359,6 +372,31 @@ def _holder_ref(holder: str) -> TransactionRef:
     namespace, _, rest = holder.partition("/")
     name, _, uid = rest.rpartition("/")
     return TransactionRef(namespace=namespace, name=name, uid=uid)
+
+
+@contextlib.contextmanager
+def _attempt_deadline(writes_targets: bool) -> Iterator[None]:
+    """Fence every request of this attempt by the moment it must stop sending.
+
+    That is its start (as Temporal recorded it: a task that waited in the worker
+    has less time) plus its start-to-close timeout, less a margin; for one that
+    writes targets at most ATTEMPT_WRITE_WINDOW. An attempt Temporal cancelled (a
+    regular activity whose heartbeat timed out, or a worker shutting down) sends
+    nothing more either.
+    """
+    if not activity.in_activity():
+        yield
+        return
+    info = activity.info()
+    allowed = (info.start_to_close_timeout or ops.ATTEMPT_WRITE_WINDOW).total_seconds()
+    allowed -= DEADLINE_MARGIN
+    if writes_targets:
+        allowed = min(allowed, ops.ATTEMPT_WRITE_WINDOW.total_seconds())
+    late = max(0.0, (datetime.now(UTC) - info.started_time).total_seconds())
+    stop = None if info.is_local else activity.is_cancelled
+    why = f"attempt {info.attempt} of {info.activity_type} (may send for {allowed:.0f}s)"
+    with writes_until(time.monotonic() + allowed - late, why, stop=stop):
+        yield
 
 
 @contextlib.contextmanager

@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from activities.cluster import Cluster, api_errors
+from activities.cluster import Cluster, api_errors, api_message, translate
 from activities.parallel import side_by_side
 from janus.errors import JanusError
-from janus.models import API_GROUP, API_VERSION, KIND, PLURAL, TransactionRef
+from janus.models import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    STALE_STATUS_MESSAGE,
+    TransactionRef,
+)
 from janus.operations import MirrorStatusInput, PhaseEvent
 
 _EVENT_MESSAGE_MAX = 1000
+
+logger = logging.getLogger(__name__)
 
 
 def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
     """Write the whole status (a merge patch of ``status``) and the phase's Event.
 
     A Transaction already deleted is not an error: its workflow still finishes.
+    A status older than the stored one (a smaller ``sequence``: this is a delayed
+    local activity, or a worker that lost its workflow task) is refused by the
+    API server's rule and dropped: the newer writer has written its own.
     """
     ref = request.ref
     body = {"status": request.status.model_dump(by_alias=True, exclude_none=True, mode="json")}
@@ -27,15 +40,25 @@ def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
         with api_errors(
             f"status of transaction {ref.namespace}/{ref.name}",
             rejected=JanusError,
-            expected=(404,),
+            expected=(404, 422),
         ):
             cluster.custom.patch_namespaced_custom_object_status(
                 API_GROUP, API_VERSION, ref.namespace, PLURAL, ref.name, body
             )
     except ApiException as err:
-        if err.status != 404:
-            raise
-        return
+        if err.status == 404:
+            return
+        if err.status == 422 and STALE_STATUS_MESSAGE in api_message(err):
+            logger.info(
+                "%s/%s: status sequence %s is older than the stored one; dropped",
+                ref.namespace,
+                ref.name,
+                request.status.sequence,
+            )
+            return
+        raise translate(
+            err, f"status of transaction {ref.namespace}/{ref.name}", rejected=JanusError
+        ) from err
     side_by_side(lambda event: emit_event(cluster, ref, event), request.events)
 
 

@@ -19,6 +19,8 @@ Settings that differ from kopf's defaults, and why:
   after creation anyway (a CEL rule), so there is nothing to diff;
 * standalone, scanning off: replicas coordinate by a Lease
   (``bridge.leadership``), and the bridge needs no rights on CRDs or namespaces;
+* every request with a timeout (``REQUEST_TIMEOUT``, ``CONNECT_TIMEOUT``; the
+  watch's end enforced by the client too): one hung call cannot stall the bridge;
 * only the bridge's own Events are posted (a failed start, a rollback being
   awaited), not every log line: ``kubectl describe`` says why a Transaction is
   stuck without drowning the workflow's phase Events.
@@ -43,10 +45,18 @@ from bridge.observe import Observer
 from bridge.runs import Runs
 from janus.preflight import temporal_client
 from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings
+from janus.timeouts import CONNECT_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
 DIFFBASE_KEY = "last-handled-configuration"
+
+#: Every request kopf makes is bounded: a hung API server fails a handler (kopf
+#: retries it) instead of stalling it; a watch the server does not end at
+#: WATCH_SECONDS is dropped by the client a little later and started again.
+REQUEST_TIMEOUT = 30.0
+WATCH_SECONDS = 300
+WATCH_GRACE = 30
 
 
 def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
@@ -64,8 +74,11 @@ def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
     settings.posting.reporting_component = "janus-bridge"
     settings.posting.reporting_instance = bridge.identity
     settings.posting.event_name_prefix = "janus-bridge-"
-    settings.networking.request_timeout = 60
-    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = REQUEST_TIMEOUT
+    settings.networking.connect_timeout = CONNECT_TIMEOUT
+    settings.watching.server_timeout = WATCH_SECONDS
+    settings.watching.client_timeout = WATCH_SECONDS + WATCH_GRACE
+    settings.watching.connect_timeout = CONNECT_TIMEOUT
     return settings
 
 

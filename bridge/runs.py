@@ -13,6 +13,13 @@ running a handler twice cannot start a second run:
 A closed workflow behind a Transaction that is not in a terminal phase means
 the final status never reached the custom resource; ``settle`` writes it from
 the workflow's ``status`` query, or marks the Transaction Failed and says why.
+
+``REJECT_DUPLICATE`` holds only while Temporal remembers the closed workflow
+(the namespace's retention; ``temporal workflow delete`` forgets it at once).
+A Transaction whose phase is past ``Pending`` was written by its workflow, so
+it ran: if Temporal no longer knows that workflow, starting it again would run
+the saga from scratch over targets it already changed. Such a Transaction is
+marked Failed instead (``forgotten``), saying what to check.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ class Runs:
         txn = self.input_for(obj)
         if phase is None:
             await asyncio.to_thread(status.mark_pending, self.api, txn)
+        elif phase != Phase.PENDING and not await self._known(txn.ref):
+            return await self.forgotten(obj, phase)
         try:
             await self._start(txn)
         except WorkflowAlreadyStartedError:
@@ -101,6 +110,40 @@ class Runs:
             metrics.WORKFLOW_STARTS.labels("error").inc()
             raise
 
+    async def _known(self, ref: TransactionRef) -> bool:
+        """Whether Temporal still has the Transaction's workflow (running or closed)."""
+        try:
+            await self.client.get_workflow_handle(ref.workflow_id()).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def forgotten(self, obj: dict[str, Any], phase: Phase) -> str:
+        """The workflow ran and Temporal forgot it: Failed, never started again."""
+        ref = ref_of(obj)
+        last = status.status_of(obj)
+        final = last.model_copy(deep=True) if last is not None else TransactionStatus()
+        final.phase = Phase.FAILED
+        final.completed_at = datetime.now(UTC)
+        final.workflow_id = ref.workflow_id()
+        final.message = (
+            f"The workflow {ref.workflow_id()} is no longer known to Temporal (deleted, or "
+            f"closed longer ago than the namespace's retention) while the Transaction was "
+            f"{phase.value}; it was not started again, since a new run would start the saga "
+            "over targets this one already changed. Changes already committed were not "
+            "undone: check the targets listed in status.items; leases expire on their own."
+        )
+        final.sequence = _after(final, obj)
+        rv = obj["metadata"]["resourceVersion"]
+        await asyncio.to_thread(status.write, self.api, ref, final, resource_version=rv)
+        metrics.WORKFLOW_STARTS.labels("forgotten").inc()
+        logger.warning(
+            "%s/%s: workflow unknown to Temporal; marked Failed", ref.namespace, ref.name
+        )
+        return f"workflow {ref.workflow_id()} unknown to Temporal; marked Failed, not restarted"
+
     async def settle(self, ref: TransactionRef) -> str:
         """The workflow closed: make sure the Transaction shows a terminal phase."""
         obj = await asyncio.to_thread(status.read, self.api, ref)
@@ -111,6 +154,7 @@ class Runs:
         final = await self._final_status(handle)
         if final is None or not final.phase.terminal:
             final = abandoned(final, ref, closed)
+        final.sequence = _after(final, obj)
         rv = obj["metadata"]["resourceVersion"]
         await asyncio.to_thread(status.write, self.api, ref, final, resource_version=rv)
         logger.warning("%s/%s: settled as %s", ref.namespace, ref.name, final.phase.value)
@@ -169,6 +213,13 @@ def abandoned(
         "targets listed in status.items; leases expire on their own."
     )
     return final
+
+
+def _after(final: TransactionStatus, obj: dict[str, Any]) -> int:
+    """A status sequence above the stored one and the workflow's: the bridge's final
+    write must pass the status rule and stay the last word."""
+    stored = (obj.get("status") or {}).get("sequence") or 0
+    return max(final.sequence, int(stored)) + 1
 
 
 def _name(closed: WorkflowExecutionStatus | None) -> str:

@@ -5,8 +5,9 @@
    the start instead, it could land on top of the workflow's first own write and
    move the phase backwards.
 2. A final status for a Transaction whose workflow closed without one reaching
-   the custom resource (terminated by an operator, or its last mirror lost), so
-   no Transaction stays non-terminal forever.
+   the custom resource (terminated by an operator, or its last mirror lost), or
+   that Temporal no longer knows (past retention), so no Transaction stays
+   non-terminal forever.
 
 Both writes carry the resourceVersion the decision was based on: if the
 Transaction changed meanwhile (the workflow wrote), the API server refuses with
@@ -20,6 +21,7 @@ from typing import Any, cast
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from janus.models import (
     API_GROUP,
@@ -43,6 +45,17 @@ def phase_of(obj: dict[str, Any]) -> Phase | None:
     """The phase a Transaction is in; None before anyone wrote a status."""
     raw = (obj.get("status") or {}).get("phase")
     return Phase(raw) if raw else None
+
+
+def status_of(obj: dict[str, Any]) -> TransactionStatus | None:
+    """The stored status as the models read it; None when absent or unreadable."""
+    raw = obj.get("status")
+    if not isinstance(raw, dict) or not raw.get("phase"):
+        return None
+    try:
+        return TransactionStatus.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def pending_status(txn: TransactionInput, workflow_id: str) -> TransactionStatus:

@@ -12,6 +12,7 @@ from kubernetes.client import ApiClient, Configuration
 from pydantic import BaseModel, ConfigDict, Field
 
 from janus.models import parse_duration
+from janus.timeouts import RETRIES, TimedApiClient
 
 
 class FaultPoint(enum.StrEnum):
@@ -147,7 +148,8 @@ API_CONNECTIONS = 64
 
 
 def kubernetes_client(kubeconfig: str | None = None) -> ApiClient:
-    """A client from a kubeconfig (flag, then KUBECONFIG), or the in-cluster account."""
+    """A client from a kubeconfig (flag, then KUBECONFIG), or the in-cluster account;
+    every request it sends has a timeout (``janus.timeouts``)."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     configuration = Configuration()
     if path:
@@ -157,4 +159,6 @@ def kubernetes_client(kubeconfig: str | None = None) -> ApiClient:
     # Activities run in threads, and some send several requests at once: without
     # room for all of them, connections are dropped and made again.
     configuration.connection_pool_maxsize = API_CONNECTIONS
-    return ApiClient(configuration)
+    configuration.retries = RETRIES
+    # Every request bounded in time, on the client and on the server (janus.timeouts).
+    return TimedApiClient(configuration)

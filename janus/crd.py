@@ -13,7 +13,16 @@ from typing import Any
 
 import yaml
 
-from janus.models import API_GROUP, API_VERSION, KIND, PLURAL, TransactionSpec, TransactionStatus
+from janus.models import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    STALE_STATUS_MESSAGE,
+    STATUS_SEQUENCE_RULE,
+    TransactionSpec,
+    TransactionStatus,
+)
 
 _DROPPED_KEYS = {"title", "additionalProperties"}
 
@@ -67,6 +76,17 @@ def _spec_schema() -> dict[str, Any]:
     return spec
 
 
+def _status_schema() -> dict[str, Any]:
+    """The status, whose writes must not go back in ``sequence`` (a transition rule:
+    checked on updates only, against the stored status)."""
+    status = schema_of(TransactionStatus)
+    status["properties"]["sequence"]["format"] = "int64"
+    status.setdefault("x-kubernetes-validations", []).append(
+        {"rule": STATUS_SEQUENCE_RULE, "message": STALE_STATUS_MESSAGE}
+    )
+    return status
+
+
 _PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Changes", "type": "integer", "jsonPath": ".status.summary.total"},
@@ -110,7 +130,7 @@ def custom_resource_definition() -> dict[str, Any]:
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": _spec_schema(),
-                                "status": schema_of(TransactionStatus),
+                                "status": _status_schema(),
                             },
                         }
                     },

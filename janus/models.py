@@ -240,6 +240,20 @@ class TransactionStatus(_Model):
         default=None, alias="temporalUI", description="Where to follow the workflow."
     )
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
+    sequence: int = Field(
+        default=0,
+        description="Grows with every status write (milliseconds of workflow time, at "
+        "least one more than the last); the API server refuses a write with a smaller "
+        "one, so a delayed or stale writer cannot put back an older status.",
+    )
+
+
+#: The CEL rule on ``status`` that makes ``sequence`` a precondition. Comparing two
+#: integers costs the same at any size of Transaction.
+STATUS_SEQUENCE_RULE = (
+    "!has(oldSelf.sequence) || (has(self.sequence) && self.sequence >= oldSelf.sequence)"
+)
+STALE_STATUS_MESSAGE = "status.sequence may not decrease: this status is older than the one stored"
 
 
 class TransactionRef(_Model):

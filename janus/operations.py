@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,18 @@ CHANGE_MARKER = "backup.janus.io/change"
 
 #: The label on every snapshot shard: the uid of the Transaction it belongs to.
 TRANSACTION_UID_LABEL = "backup.janus.io/transaction-uid"
+
+#: How long one attempt of an activity that writes targets (apply, undo) may send
+#: requests, from its start. Past it the attempt stops (a new one continues), so a
+#: timed-out attempt cannot write much later than it started: the workflow waits
+#: this long (plus the API server's slack) before undoing what such an attempt
+#: may still write. A batch needs about a second, so this is generous.
+ATTEMPT_WRITE_WINDOW = timedelta(seconds=20)
+
+#: How long after an attempt's last request was cut off the API server may
+#: still store it (it checks the request's deadline between steps, not inside
+#: the storage write).
+API_SERVER_SLACK = timedelta(seconds=5)
 
 LEASE_PREFIX = "janus-"
 _LEASE_NAME_MAX = 63
@@ -217,6 +229,11 @@ class ApplyBatchResult(_Model):
     applied: list[ApplyResult] = Field(description="One per change applied, in order.")
     failure: StepFailure | None = Field(
         default=None, description="The change after the applied ones, when it failed."
+    )
+    attempt: int = Field(
+        default=1,
+        description="The activity attempt that reported this; after the first, an earlier "
+        "attempt may have timed out and still be sending (until its write window ends).",
     )
 
 

@@ -22,6 +22,41 @@ from janus.models import (
 #: Transactions up to this many changes show every item in their status.
 ITEMS_SHOWN_UP_TO = 1000
 
+#: Beyond ITEMS_SHOWN_UP_TO, at most this many items with an error are listed
+#: (the first ones); ``itemsOmitted`` counts the rest. Thousands of failed undos
+#: must still fit in one object: the API server refuses a status write that
+#: would make the object larger than its limit (about 1.5 MiB), and the
+#: Transaction would stay RollingBack.
+ERRORS_LISTED_UP_TO = 200
+
+#: The longest error shown on one item, and the longest message; longer ones are
+#: cut, saying so (the workflow's ``status`` query has them whole).
+ITEM_ERROR_MAX = 512
+MESSAGE_MAX = 2048
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters with a note when longer."""
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text) - limit} more characters; the workflow's status query has all)"
+    return text[: max(0, limit - len(note))] + note
+
+
+def rollback_incomplete(blocked: list[str]) -> str:
+    """The Failed message: how many undos failed, and the first few, within MESSAGE_MAX."""
+    head = f"Rollback incomplete: {len(blocked)} undo(s) did not complete: "
+    shown: list[str] = []
+    room = MESSAGE_MAX - len(head) - 80
+    for text in blocked:
+        text = clipped(text, ITEM_ERROR_MAX)
+        if shown and sum(len(t) + 2 for t in shown) + len(text) > room:
+            break
+        shown.append(text)
+    rest = len(blocked) - len(shown)
+    tail = f"; and {rest} more (see status.items)" if rest else ""
+    return head + "; ".join(shown) + tail
+
 
 class StatusBook:
     """Builds and updates a ``TransactionStatus``; every method is a small, named fact."""
@@ -103,14 +138,45 @@ class StatusBook:
             )
         )
 
-    def visible(self) -> TransactionStatus:
+    def next_sequence(self, now: datetime) -> None:
+        """Before a status write: a sequence above every earlier one, also across a
+        reset (which replays the earlier writes, then writes later in time)."""
+        self.status.sequence = max(self.status.sequence + 1, int(now.timestamp() * 1000))
+
+    def visible(self, *, compact: bool = False) -> TransactionStatus:
         """The status as the custom resource shows it.
 
         Up to ITEMS_SHOWN_UP_TO changes, one item each; beyond, only the items that
         carry an error, so a Transaction of thousands of changes still fits in one
-        object (the workflow's ``status`` query has them all)."""
+        object (the workflow's ``status`` query has them all). ``compact``: also at
+        most ERRORS_LISTED_UP_TO of those, and no error or message longer than its
+        limit, so thousands of failed undos fit too."""
         total = len(self.status.items)
-        if total <= ITEMS_SHOWN_UP_TO:
-            return self.status
-        shown = [i for i in self.status.items if i.error]
-        return self.status.model_copy(update={"items": shown, "items_omitted": total - len(shown)})
+        if not compact:
+            if total <= ITEMS_SHOWN_UP_TO:
+                return self.status
+            shown = [i for i in self.status.items if i.error]
+            return self.status.model_copy(
+                update={"items": shown, "items_omitted": total - len(shown)}
+            )
+        items = self.status.items
+        if total > ITEMS_SHOWN_UP_TO:
+            items = [i for i in items if i.error][:ERRORS_LISTED_UP_TO]
+        items = [
+            i.model_copy(update={"error": clipped(i.error, ITEM_ERROR_MAX)})
+            if i.error and len(i.error) > ITEM_ERROR_MAX
+            else i
+            for i in items
+        ]
+        conditions = [
+            c.model_copy(update={"message": clipped(c.message, MESSAGE_MAX)})
+            for c in self.status.conditions
+        ]
+        return self.status.model_copy(
+            update={
+                "items": items,
+                "items_omitted": total - len(items),
+                "message": clipped(self.status.message, MESSAGE_MAX),
+                "conditions": conditions,
+            }
+        )

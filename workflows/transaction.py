@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         lease_duration,
         progress_every,
     )
-    from workflows.status import StatusBook
+    from workflows.status import StatusBook, rollback_incomplete
 
 
 @dataclass
@@ -89,6 +89,8 @@ class TransactionWorkflow:
         self._last_mirror: datetime | None = None
         self._events: list[ops.PhaseEvent] = []
         self._fenced = False
+        #: Until when an apply attempt that timed out may still write (see _apply).
+        self._late_writes_until: datetime | None = None
 
     @workflow.query
     def status(self) -> TransactionStatus | None:
@@ -262,6 +264,37 @@ class TransactionWorkflow:
             await self._progress(more=position < len(self._targets))
 
     async def _apply(self, batch: list[_Undo]) -> ops.ApplyBatchResult:
+        """Run one batch; note when an earlier attempt of it may still be writing.
+
+        An attempt that failed or was retried may have timed out on the server
+        while it still runs (a hung request, a worker cut off from Temporal). It
+        sends nothing after its write window (``ATTEMPT_WRITE_WINDOW`` from its
+        start, before this result came back), and the API server stores nothing
+        of it after ``API_SERVER_SLACK`` more: the rollback waits that out first."""
+        try:
+            result = await self._apply_batch(batch)
+        except ActivityError:
+            self._expect_late_writes()
+            raise
+        if result.attempt > 1:
+            self._expect_late_writes()
+        return result
+
+    def _expect_late_writes(self) -> None:
+        self._late_writes_until = workflow.now() + ops.ATTEMPT_WRITE_WINDOW + ops.API_SERVER_SLACK
+
+    async def _outwait_late_writes(self) -> None:
+        """Before undoing: let every write a timed-out apply attempt may still make
+        land first, so none lands behind the undo (a late Create would stay behind
+        a RolledBack Transaction; a late Patch would re-apply over the restore)."""
+        until = self._late_writes_until
+        if until is None or not workflow.patched("outwait-late-writes"):
+            return
+        if workflow.now() < until:
+            self.book.note("Rolling back: waiting out a timed-out attempt's last writes")
+            await workflow.sleep(until - workflow.now())
+
+    async def _apply_batch(self, batch: list[_Undo]) -> ops.ApplyBatchResult:
         result: ops.ApplyBatchResult = await workflow.execute_activity(
             ops.APPLY_CHANGES,
             ops.ApplyInput(
@@ -333,12 +366,15 @@ class TransactionWorkflow:
         await self._enter(
             Phase.ROLLING_BACK, f"Rolling back: {reason}", warning=True, mirror=bool(self._undos)
         )
+        await self._outwait_late_writes()
         blocked = await self._run_undos()
         await self._release_leases()
         if blocked:
-            await self._enter(
-                Phase.FAILED, f"Rollback incomplete: {'; '.join(blocked)}", warning=True
-            )
+            if workflow.patched("status-fits-object"):
+                message = rollback_incomplete(blocked)
+            else:
+                message = f"Rollback incomplete: {'; '.join(blocked)}"
+            await self._enter(Phase.FAILED, message, warning=True)
         else:
             undone = self.book.status.summary.rolled_back
             await self._enter(
@@ -592,10 +628,14 @@ class TransactionWorkflow:
         self._last_mirror = workflow.now()
         phase = self.book.status.phase
         events, self._events = self._events, []
+        compact = workflow.patched("status-fits-object")
+        if workflow.patched("status-sequence"):
+            self.book.next_sequence(workflow.now())
+        visible = self.book.visible(compact=compact)
         try:
             await workflow.execute_local_activity(
                 ops.MIRROR_STATUS,
-                ops.MirrorStatusInput(ref=self._txn.ref, status=self.book.visible(), events=events),
+                ops.MirrorStatusInput(ref=self._txn.ref, status=visible, events=events),
                 summary=f"status: {phase.value}",
                 **(LOCAL_UNDO if phase.terminal or phase == Phase.ROLLING_BACK else LOCAL),
             )

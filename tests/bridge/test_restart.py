@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.bridge.support import EXAMPLES, Janus, kubectl, workflows_of
 
@@ -37,6 +40,19 @@ async def wait_for_workflow(client: Client, namespace: str, name: str) -> str:
                 return str(workflow_id)
         await asyncio.sleep(0.1)
     raise AssertionError(f"no workflow for {namespace}/{name}")
+
+
+async def forgotten_by_temporal(client: Client, workflow_id: str) -> None:
+    """Deletion is asynchronous: wait until Temporal no longer describes the workflow."""
+    for _ in range(600):
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"workflow {workflow_id} still known after its deletion")
 
 
 async def test_bridge_killed_after_starting_restarts_without_a_second_workflow(
@@ -79,3 +95,37 @@ async def test_a_workflow_terminated_while_no_bridge_ran_is_settled_as_failed(
     assert kubectl(*ns, "get", "cm/app-config", "-o", "jsonpath={.data.version}").stdout == "1.0"
     runs = await workflows_of(temporal_client, namespace, "deploy-v2")
     assert [r.status for r in runs] == [WorkflowExecutionStatus.TERMINATED]
+
+
+async def test_a_transaction_whose_workflow_temporal_forgot_is_failed_not_run_again(
+    janus: Janus, namespace: str, temporal_client: Client
+) -> None:
+    """REJECT_DUPLICATE protects only while Temporal keeps the workflow. One deleted
+    (as retention does, here with ``temporal workflow delete``) while its
+    Transaction was Committing must not be started again from scratch by a
+    resuming bridge: it is marked Failed, saying so."""
+    ns = ("-n", namespace)
+    kubectl(*ns, "apply", "-f", str(EXAMPLES / "seed-objects.yaml"))
+    janus.worker(env={"JANUS_DELAYS": "apply:0:before:10s@deploy-v2"})
+    bridge = janus.bridge()
+    kubectl(*ns, "apply", "-f", str(EXAMPLES / "deploy-v2.yaml"))
+    kubectl(*ns, "wait", "--for=jsonpath={.status.phase}=Committing", "txn/deploy-v2", WAIT)
+    workflow_id = transaction(namespace, "deploy-v2")["status"]["workflowId"]
+    assert bridge.stop() == 0
+
+    temporal = Path(sys.executable).parent / "temporal"
+    await asyncio.to_thread(
+        subprocess.run,
+        [str(temporal), "workflow", "delete", "--yes", "--workflow-id", workflow_id,
+         "--address", temporal_client.service_client.config.target_host,
+         "--namespace", temporal_client.namespace],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    await forgotten_by_temporal(temporal_client, workflow_id)
+    janus.bridge()
+    kubectl(*ns, "wait", "--for=jsonpath={.status.phase}=Failed", "txn/deploy-v2", WAIT)
+
+    status = transaction(namespace, "deploy-v2")["status"]
+    assert f"The workflow {workflow_id} is no longer known to Temporal" in status["message"]
+    assert "it was not started again" in status["message"]
+    assert await workflows_of(temporal_client, namespace, "deploy-v2") == []
