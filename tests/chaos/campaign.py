@@ -101,13 +101,17 @@ async def run_campaign(
             f"{len(verdict.violations) or 'no'} violations ({time.monotonic() - started:.0f}s)"
         )
         if records is not None:
-            records.mkdir(parents=True, exist_ok=True)
-            stem = records / f"trial-{seed}-{index}"
-            stem.with_suffix(".json").write_text(record.model_dump_json(indent=1))
-            stem.with_suffix(".audit.jsonl").write_text("\n".join(trial.audit_lines) + "\n")
+            _keep(records / f"trial-{seed}-{index}", record, trial.audit_lines)
         if verdict.violations:
             echo(report(record, verdict.violations))
     summary.seconds = time.monotonic() - started
     for line in summary.lines():
         echo(line)
     return summary
+
+
+def _keep(stem: Path, record: TrialRecord, audit_lines: list[str]) -> None:
+    """The trial's record and its audit lines, to check again or read later."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(record.model_dump_json(indent=1))
+    stem.with_suffix(".audit.jsonl").write_text("\n".join(audit_lines) + "\n")

@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 from typing import Any
 
 from janus.operations import CHANGE_MARKER
@@ -172,9 +173,15 @@ class History:
         return [w for w in self.by_target[target.key] if w.user not in self.users]
 
     def snapshot(self, txn: TxnRecord, index: int) -> tuple[bool, dict[str, Any] | None]:
-        """(taken?, the object as the transaction's snapshot recorded it)."""
-        shards = self.shards.get(txn.uid, [])
-        for shard in shards:
+        """(taken?, the object as the transaction's snapshot recorded it).
+
+        A snapshot retaken by a retried attempt replaces the first one, but only
+        until the transaction's first target write: what it records after that
+        is no longer the state before the transaction.
+        """
+        first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
+        shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
+        for shard in reversed(shards):
             data = (shard.request or {}).get("data") or {}
             text = data.get(f"{index}.json")
             if text is None:
@@ -191,10 +198,7 @@ class History:
         """Where the transaction first held a lease (of ``lease``, or any)."""
         names = [lease] if lease else list(self.leases)
         seqs = [
-            w.seq
-            for name in names
-            for w in self.leases.get(name, [])
-            if _holder(w) == txn.holder
+            w.seq for name in names for w in self.leases.get(name, []) if _holder(w) == txn.holder
         ]
         return min(seqs) if seqs else None
 
@@ -293,7 +297,9 @@ def check_committed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
         return
     for change in txn.changes:
         mine = [w for w in history.own(txn, change.target) if w.seq < commit]
-        later = [w for w in history.foreign(change.target) if mine and mine[-1].seq < w.seq < commit]
+        later = [
+            w for w in history.foreign(change.target) if mine and mine[-1].seq < w.seq < commit
+        ]
         state = mine[-1].effect()[1] if later else history.state_at(change.target, commit)
         if not has_effect(change, state):
             verdict.fail(
@@ -407,7 +413,7 @@ def check_serial(history: History, verdict: Verdict) -> None:
             continue
         verdict.count("serial")
         writers.sort(key=lambda w: w[0])
-        for (_f1, last1, _b1, t1), (first2, _l2, base2, t2) in zip(writers, writers[1:], strict=False):
+        for (_f1, last1, _b1, t1), (first2, _l2, base2, t2) in pairwise(writers):
             graph[t2.name].add(t1.name)
             if first2 < last1:
                 verdict.fail(

@@ -37,67 +37,130 @@ class Trace:
     def __init__(self) -> None:
         self.writes: list[Write] = []
 
-    def add(self, resource: str, name: str, verb: str, *, user: str = "janus-admin",
-            group: str = "", response: dict[str, Any] | None = None,
-            request: dict[str, Any] | None = None, subresource: str = "",
-            namespace: str = NS) -> Trace:  # fmt: skip
+    def add(
+        self,
+        resource: str,
+        name: str,
+        verb: str,
+        *,
+        user: str = "janus-admin",
+        group: str = "",
+        response: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        subresource: str = "",
+        namespace: str = NS,
+    ) -> Trace:
         seq = len(self.writes)
         at = T0 + timedelta(seconds=seq)
         self.writes.append(
-            Write(seq=seq, received=at, completed=at, user=user, verb=verb, group=group,
-                  resource=resource, namespace=namespace, name=name, subresource=subresource,
-                  code=200, request=request, response=response)  # fmt: skip
+            Write(
+                seq=seq,
+                received=at,
+                completed=at,
+                user=user,
+                verb=verb,
+                group=group,
+                resource=resource,
+                namespace=namespace,
+                name=name,
+                subresource=subresource,
+                code=200,
+                request=request,
+                response=response,
+            )
         )
         return self
 
-    def lease(self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30,
-              holder: str | None = None) -> Trace:  # fmt: skip
+    def lease(
+        self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30, holder: str | None = None
+    ) -> Trace:
         at = T0 + timedelta(seconds=len(self.writes))
-        spec = {"holderIdentity": holder or txn.holder, "leaseDurationSeconds": seconds,
-                "renewTime": at.isoformat()}  # fmt: skip
+        spec = {
+            "holderIdentity": holder or txn.holder,
+            "leaseDurationSeconds": seconds,
+            "renewTime": at.isoformat(),
+        }
         body = None if verb == "delete" else {"metadata": {"name": CM.lease}, "spec": spec}
-        return self.add("leases", CM.lease, verb, group="coordination.k8s.io", response=body,
-                        namespace="janus-system")  # fmt: skip
+        return self.add(
+            "leases",
+            CM.lease,
+            verb,
+            group="coordination.k8s.io",
+            response=body,
+            namespace="janus-system",
+        )
 
     def snapshot(self, txn: TxnRecord, obj: dict[str, Any]) -> Trace:
         labels = {"backup.janus.io/transaction-uid": txn.uid}
-        body = {"metadata": {"name": f"janus-snap-{txn.uid}-0", "labels": labels},
-                "data": {"0.json": json.dumps(obj)}}  # fmt: skip
-        return self.add("configmaps", f"janus-snap-{txn.uid}-0", "create", request=body,
-                        response=body)  # fmt: skip
+        body = {
+            "metadata": {"name": f"janus-snap-{txn.uid}-0", "labels": labels},
+            "data": {"0.json": json.dumps(obj)},
+        }
+        return self.add(
+            "configmaps", f"janus-snap-{txn.uid}-0", "create", request=body, response=body
+        )
 
     def write(self, obj: dict[str, Any] | None, *, user: str, verb: str = "patch") -> Trace:
         return self.add("configmaps", "cm", verb, user=user, response=obj)
 
     def phase(self, txn: TxnRecord, phase: str) -> Trace:
         body = {"metadata": {"name": txn.name, "uid": txn.uid}, "status": {"phase": phase}}
-        return self.add("transactions", txn.name, "patch", group="backup.janus.io",
-                        response=body, subresource="status")  # fmt: skip
+        return self.add(
+            "transactions",
+            txn.name,
+            "patch",
+            group="backup.janus.io",
+            response=body,
+            subresource="status",
+        )
 
 
 def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
     change = ChangeRecord(index=0, target=CM, type="Patch", content={"data": {"k": value}})
-    return TxnRecord(name=name, namespace=NS, uid=f"uid-{name}", service_account=f"sa-{name}",
-                     changes=[change], phase=phase, status=status)  # fmt: skip
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        changes=[change],
+        phase=phase,
+        status=status,
+    )
 
 
 def trial(*txns: TxnRecord, **extra: Any) -> TrialRecord:
-    return TrialRecord(seed=1, trial=0, namespace=NS, targets=[CM],
-                       initial={CM.key: cm("1", 10)}, txns=list(txns), **extra)  # fmt: skip
+    return TrialRecord(
+        seed=1,
+        trial=0,
+        namespace=NS,
+        targets=[CM],
+        initial={CM.key: cm("1", 10)},
+        txns=list(txns),
+        **extra,
+    )
 
 
 def committed_trace(a: TxnRecord) -> Trace:
     return (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .phase(a, "Committed").lease(a, verb="delete")  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
     )
 
 
 def rolled_back_trace(a: TxnRecord) -> Trace:
     return (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .write(cm("1", 13), user=a.user).phase(a, "RolledBack").lease(a, verb="delete")
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("1", 13), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+    )
 
 
 def only(verdict: Verdict, invariant: str) -> None:
@@ -137,9 +200,14 @@ def test_committed_fails_without_a_recorded_commit_point() -> None:
 def test_rolled_back_fails_when_a_change_stays_applied() -> None:
     a = txn("a", "RolledBack")
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .phase(a, "RolledBack").lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "rolled-back")
 
 
@@ -149,29 +217,44 @@ def test_rolled_back_fails_when_a_change_stays_applied() -> None:
 def test_failed_fails_when_nobody_else_changed_the_unrestored_target() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "refused"}])
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .phase(a, "Failed").lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "failed")
 
 
 def test_failed_fails_when_the_status_does_not_name_the_target() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": True}])
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .write(cm("9", 14), user="janus-tester").phase(a, "Failed").lease(a, verb="delete")
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("9", 14), user="janus-tester")
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
         .writes
-    )  # fmt: skip
+    )
     only(check(trial(a), writes), "failed")
 
 
 def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .write(cm("9", 14), user="janus-tester").phase(a, "Failed").lease(a, verb="delete")
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("9", 14), user="janus-tester")
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
         .writes
-    )  # fmt: skip
+    )
     assert check(trial(a), writes).violations == []
 
 
@@ -181,49 +264,82 @@ def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
 def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     a = txn("a", "Committed")
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).lease(a, verb="update", holder="trial/b/uid-b")
-        .write(cm("2", 12), user=a.user).phase(a, "Committed").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="trial/b/uid-b")
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .writes
+    )
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
     a = txn("a", "Committed")
     writes = (
-        Trace().lease(a, seconds=1).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .phase(a, "Committed").lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a, seconds=1)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_over_an_unseen_foreign_write() -> None:
     a = txn("a", "RolledBack")  # the undo restores the snapshot over someone's edit
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .write(cm("7", 13), user="janus-tester").write(cm("1", 14), user=a.user)
-        .phase(a, "RolledBack").lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("7", 13), user="janus-tester")
+        .write(cm("1", 14), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_recreate_of_what_someone_else_deleted() -> None:
-    a = TxnRecord(name="a", namespace=NS, uid="uid-a", service_account="sa-a", phase="RolledBack",
-                  changes=[ChangeRecord(index=0, target=CM, type="Delete")])  # fmt: skip
+    a = TxnRecord(
+        name="a",
+        namespace=NS,
+        uid="uid-a",
+        service_account="sa-a",
+        phase="RolledBack",
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+    )
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(None, user="janus-tester", verb="delete")
-        .write(cm("1", 15), user=a.user, verb="create").phase(a, "RolledBack")
-        .lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(None, user="janus-tester", verb="delete")
+        .write(cm("1", 15), user=a.user, verb="create")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
     a = txn("a", "RolledBack")
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .write(cm("1", 13), user=a.user).phase(a, "RolledBack")
-        .write(cm("1", 14), user=a.user).lease(a, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("1", 13), user=a.user)
+        .phase(a, "RolledBack")
+        .write(cm("1", 14), user=a.user)
+        .lease(a, verb="delete")
+        .writes
+    )
     only(check(trial(a), writes), "fencing")
 
 
@@ -242,22 +358,36 @@ def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(lef
 def test_serial_fails_when_a_commit_is_based_on_a_state_before_the_previous_commit() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).snapshot(b, cm("1", 10))
-        .write(cm("2", 12), user=a.user).phase(a, "Committed")
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .snapshot(b, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
         .lease(a, verb="update", holder=b.holder)
-        .write(cm("3", 13), user=b.user).phase(b, "Committed").lease(b, verb="delete").writes
-    )  # fmt: skip
+        .write(cm("3", 13), user=b.user)
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+        .writes
+    )
     only(check(trial(a, b), writes), "serial")
 
 
 def test_serial_passes_when_each_saw_the_previous_commit() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
     writes = (
-        Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
-        .phase(a, "Committed").lease(a, verb="update", holder=b.holder)
-        .snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user).phase(b, "Committed")
-        .lease(b, verb="delete").writes
-    )  # fmt: skip
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="update", holder=b.holder)
+        .snapshot(b, cm("2", 12))
+        .write(cm("3", 13), user=b.user)
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+        .writes
+    )
     assert check(trial(a, b), writes).violations == []
 
 
@@ -266,15 +396,18 @@ def test_serial_passes_when_each_saw_the_previous_commit() -> None:
 
 def test_contains_reads_patches_as_the_api_server_merges_them() -> None:
     containers = [{"name": "web", "image": "v1"}, {"name": "side", "image": "p"}]
-    assert contains({"spec": {"containers": [{"name": "web", "image": "v1"}]}},
-                    {"spec": {"containers": containers}})  # fmt: skip
+    assert contains(
+        {"spec": {"containers": [{"name": "web", "image": "v1"}]}},
+        {"spec": {"containers": containers}},
+    )
     assert not contains({"data": {"k": None}}, {"data": {"k": "1"}})
     assert contains({"data": {"k": None}}, {"data": {}})
 
 
 def test_an_audit_line_becomes_a_write_under_the_impersonated_user() -> None:
     event = {
-        "stage": "ResponseComplete", "verb": "patch",
+        "stage": "ResponseComplete",
+        "verb": "patch",
         "user": {"username": "janus-admin"},
         "impersonatedUser": {"username": "system:serviceaccount:trial:sa-a"},
         "objectRef": {"resource": "configmaps", "namespace": NS, "name": "cm", "apiVersion": "v1"},
@@ -282,7 +415,7 @@ def test_an_audit_line_becomes_a_write_under_the_impersonated_user() -> None:
         "requestReceivedTimestamp": "2026-01-01T00:00:00.000001Z",
         "stageTimestamp": "2026-01-01T00:00:00.000002Z",
         "responseObject": cm("2", 12),
-    }  # fmt: skip
+    }
     write = parse_line(0, json.dumps(event))
     assert write is not None and write.user == "system:serviceaccount:trial:sa-a"
     assert write.key == CM.key and write.effect() == (True, cm("2", 12))
@@ -290,3 +423,19 @@ def test_an_audit_line_becomes_a_write_under_the_impersonated_user() -> None:
     assert parse_line(2, '{"cut short') is None
     dry_run = {**event, "requestURI": "/api/v1/namespaces/trial/configmaps/cm?dryRun=All"}
     assert parse_line(3, json.dumps(dry_run)) is None
+
+
+def test_a_snapshot_retaken_before_the_first_write_is_the_base() -> None:
+    a = txn("a", "Committed")  # a crash after the snapshot; the retry snapshots again
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("7", 11), user="janus-tester")
+        .snapshot(a, cm("7", 11))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []

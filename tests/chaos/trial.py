@@ -45,7 +45,9 @@ class Trial:
         self.audit_lines: list[str] = []
 
     def log(self, kind: str, detail: str) -> None:
-        self.trace.append(TraceEntry(at=round(time.monotonic() - self.t0, 3), kind=kind, detail=detail))
+        self.trace.append(
+            TraceEntry(at=round(time.monotonic() - self.t0, 3), kind=kind, detail=detail)
+        )
 
     # -- the run ----------------------------------------------------------------------
 
@@ -102,7 +104,9 @@ class Trial:
             + ", ".join(f"{c.type} {c.target.kind}/{c.target.name}" for c in t.changes)
             for t in self.plan.txns
         )
-        env = f"crash={self.plan.crash_at!r} faults={self.plan.faults!r} delays={self.plan.delays!r}"
+        env = (
+            f"crash={self.plan.crash_at!r} faults={self.plan.faults!r} delays={self.plan.delays!r}"
+        )
         actions = ", ".join(f"{a.kind}@{a.at}s" for a in self.plan.actions)
         return f"{txns} | {env} | {actions} | retry_failed={self.plan.retry_failed}"
 
@@ -175,7 +179,7 @@ class Trial:
         self.log("worker", f"started pid {self.worker.pid}" + (" (crash seam)" if first else ""))
 
     async def _keep_worker(self) -> None:
-        """A worker that died (its crash seam, or a server restart) is replaced, as a pod would be."""
+        """A worker that died (its crash seam, a server restart) is replaced, as a pod would be."""
         while True:
             await asyncio.sleep(0.2)
             if self.world.keep_bridge():
@@ -231,7 +235,9 @@ class Trial:
 
     def _transaction(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = k8s.CustomObjectsApi(self.world.admin).get_namespaced_custom_object(
+            found: dict[str, Any] = k8s.CustomObjectsApi(
+                self.world.admin
+            ).get_namespaced_custom_object(
                 API_GROUP, API_VERSION, self.plan.namespace, PLURAL, name
             )
         except ApiException as err:
@@ -311,7 +317,9 @@ class Trial:
             done = await self.world.cli(
                 "temporal", "workflow", "cancel", "--workflow-id", self._workflow_id(name)
             )
-            return f"temporal workflow cancel {name}: rc {done.returncode} {done.stderr.strip()[:200]}"
+            return (
+                f"temporal workflow cancel {name}: rc {done.returncode} {done.stderr.strip()[:200]}"
+            )
         if action.kind == "kubectl-delete":
             done = await self.world.cli(
                 "kubectl", "-n", self.plan.namespace, "delete", "txn", name, "--wait=false"
@@ -341,7 +349,8 @@ class Trial:
             args += ["--type", action.how]
             how = action.how
         done = await self.world.cli(*args)
-        return f"reset {name} to {how}: rc {done.returncode} {(done.stdout + done.stderr).strip()[:200]}"
+        said = (done.stdout + done.stderr).strip()[:200]
+        return f"reset {name} to {how}: rc {done.returncode} {said}"
 
     def _foreign(self, kind: str, target: TargetRef, tag: str) -> str:
         """Another writer (``janus-tester``) changes a target behind Janus's back."""
@@ -350,12 +359,16 @@ class Trial:
         try:
             if kind == "foreign-edit":
                 patch = content_of(target, "Patch", tag)
-                client.patch(resource, body=patch, content_type="application/merge-patch+json", **where)
+                client.patch(
+                    resource, body=patch, content_type="application/merge-patch+json", **where
+                )
             elif kind == "foreign-delete":
                 client.delete(resource, **where)
             elif kind == "foreign-finalizer":
                 patch = {"metadata": {"finalizers": [HOLD_FINALIZER]}}
-                client.patch(resource, body=patch, content_type="application/merge-patch+json", **where)
+                client.patch(
+                    resource, body=patch, content_type="application/merge-patch+json", **where
+                )
             else:
                 with contextlib.suppress(ApiException):
                     client.delete(resource, **where)
@@ -399,7 +412,9 @@ class Trial:
         deadline = time.monotonic() + DELETE_SECONDS
         left: list[str] = []
         while time.monotonic() < deadline:
-            left = [t.name for t in self.plan.txns if await asyncio.to_thread(self._transaction, t.name)]
+            left = [
+                t.name for t in self.plan.txns if await asyncio.to_thread(self._transaction, t.name)
+            ]
             snapshots = await asyncio.to_thread(self._snapshots)
             if not left and not snapshots:
                 break

@@ -58,7 +58,12 @@ def crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
             "scope": scope,
             "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
             "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
             ],
         },
     }
@@ -169,7 +174,11 @@ class World:
                     "name": "cluster-admin",
                 },
                 "subjects": [
-                    {"kind": "User", "name": "janus-tester", "apiGroup": "rbac.authorization.k8s.io"}
+                    {
+                        "kind": "User",
+                        "name": "janus-tester",
+                        "apiGroup": "rbac.authorization.k8s.io",
+                    }
                 ],
             },
         )
@@ -222,7 +231,7 @@ class World:
         else:
             await wait_apiserver(self.admin, self.plane)
 
-    async def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    async def cli(self, *args: str, within: float = 60) -> subprocess.CompletedProcess[str]:
         """``temporal``, ``kubectl`` or ``janus`` against this plane (as the admin)."""
         assert self.endpoints is not None
         tool = shutil.which(args[0], path=str(Path(sys.executable).parent)) or args[0]
@@ -236,6 +245,6 @@ class World:
             env=env,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=within,
             check=False,
         )
