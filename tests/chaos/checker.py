@@ -20,8 +20,10 @@ write by anyone else is a *foreign* write. The invariants:
 ``fencing``
     no write of a transaction to a target unless it holds the target's lease,
     unexpired, when the API server receives the write; none from a base older
-    than a foreign write (a write after a foreign write that followed our
-    snapshot); none after the transaction's terminal status.
+    than a foreign write: no write takes away what another writer wrote after
+    our snapshot (overwrites it, restores the snapshot over it, re-creates what
+    it deleted; a patch of other keys leaves it, and is no violation); none
+    after the transaction's terminal status.
 ``leftovers``
     no lease, snapshot or Transaction finalizer left; every Transaction reached
     a terminal phase.
@@ -373,16 +375,60 @@ def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:
                 verdict.fail("fencing", txn.name, f"{what} while its lease was held by {holder!r}")
             elif expiry is None or expiry <= w.received:
                 verdict.fail("fencing", txn.name, f"{what} after its lease expired at {expiry}")
-            unseen = [f for f in foreign if f.seq < w.seq]
-            if unseen:
+            lost = _lost(history, change.target, [f for f in foreign if f.seq < w.seq], w)
+            if lost is not None:
                 verdict.fail(
                     "fencing",
                     txn.name,
-                    f"{what} after a foreign write it did not see (#{unseen[-1].seq} by "
-                    f"{unseen[-1].user}, after our snapshot)",
+                    f"{what} undid what another writer wrote after our snapshot (#{lost[0].seq} "
+                    f"by {lost[0].user}: {lost[1]})",
                 )
             if end is not None and w.seq > end:
                 verdict.fail("fencing", txn.name, f"{what} after the terminal status (#{end})")
+
+
+_MISSING = "<absent>"
+_EXISTS = "<exists>"
+
+
+def _leaves(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """A view flattened to path -> value (lists whole), plus whether the object exists."""
+    flat: dict[str, Any] = {_EXISTS: obj is not None}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(f"{prefix}/{k}", v)
+        else:
+            flat[prefix] = value
+
+    walk("", view(obj) or {})
+    return flat
+
+
+def _lost(
+    history: History, target: TargetRef, foreign: list[Write], ours: Write
+) -> tuple[Write, str] | None:
+    """A foreign change, made after our snapshot and still in place before our write,
+    that our write took away: (the foreign write, the path), or None.
+
+    Another writer's change that our write leaves alone (a patch of other keys, a
+    finalizer a patch keeps) is not lost; one it overwrites, a restore over it, a
+    re-creation of what it deleted, are.
+    """
+    before_ours = _leaves(history.state_at(target, ours.seq))
+    after_ours = _leaves(ours.effect()[1])
+    for f in reversed(foreign):
+        before, after = _leaves(history.state_at(target, f.seq)), _leaves(f.effect()[1])
+        for path in sorted(set(before) | set(after)):
+            value = after.get(path, _MISSING)
+            if before.get(path, _MISSING) == value:
+                continue
+            if before_ours.get(path, _MISSING) != value:
+                continue  # changed again since, by someone
+            if after_ours.get(path, _MISSING) != value:
+                return f, path
+    return None
 
 
 def check_leftovers(trial: TrialRecord, verdict: Verdict) -> None:

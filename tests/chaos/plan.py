@@ -28,6 +28,7 @@ TIMED = (
     "cancel",
     "kubectl-delete",
     "reset",
+    "lease-steal",
 )
 #: Relative weights: restarts cost the most wall time, so they are drawn least.
 WEIGHTS = {
@@ -43,6 +44,7 @@ WEIGHTS = {
     "cancel": 2,
     "kubectl-delete": 2,
     "reset": 2,
+    "lease-steal": 2,
 }
 RESET_TYPES = ("FirstWorkflowTask", "LastWorkflowTask", "event")
 

@@ -439,3 +439,37 @@ def test_a_snapshot_retaken_before_the_first_write_is_the_base() -> None:
         .writes
     )
     assert check(trial(a), writes).violations == []
+
+
+def test_a_patch_that_keeps_another_writers_change_is_not_a_violation() -> None:
+    a = txn("a", "Committed")  # someone adds a finalizer; our patch of data keeps it
+    held = {"finalizers": ["x/hold"]}
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("1", 11, **held), user="janus-tester")
+        .write(cm("2", 12, **held), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_fencing_fails_on_a_restore_that_drops_another_writers_finalizer() -> None:
+    a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
+    held = {"finalizers": ["x/hold"]}
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("2", 13, **held), user="janus-tester")
+        .write(cm("1", 14), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    a.phase = "RolledBack"
+    only(check(trial(a), writes), "fencing")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 from collections import Counter
 from typing import Any
 
@@ -31,6 +32,8 @@ from tests.reliability.worker_process import WorkerProcess
 SETTLE_SECONDS = 240.0
 DELETE_SECONDS = 90.0
 HOLD_FINALIZER = "chaos.janus.dev/hold"
+THIEF = "chaos-thief"
+STOLEN_FOR = 5
 
 
 class Trial:
@@ -302,6 +305,8 @@ class Trial:
         assert proxy is not None
         if action.kind in FOREIGN:
             return await asyncio.to_thread(self._foreign, action.kind, target, action.how)
+        if action.kind == "lease-steal":
+            return await asyncio.to_thread(self._steal, target)
         if action.kind.startswith("proxy-"):
             kind = action.kind.removeprefix("proxy-")
             proxy.arm(kind, action.count, action.seconds)  # type: ignore[arg-type]
@@ -379,6 +384,33 @@ class Trial:
             return f"{kind} {target.key}: HTTP {err.status}"
         return f"{kind} {target.key} done"
 
+    def _steal(self, target: TargetRef) -> str:
+        """Someone hands a target's Lease to another holder by hand, for a few seconds
+        (as a takeover would once it expired); whatever holds it then must stop writing."""
+        leases = k8s.CoordinationV1Api(self.world.tester)
+        now = datetime.now(UTC)
+        spec = k8s.V1LeaseSpec(
+            holder_identity=f"{THIEF}/{self.plan.namespace}",
+            lease_duration_seconds=STOLEN_FOR,
+            acquire_time=now,
+            renew_time=now,
+        )
+        try:
+            lease = leases.read_namespaced_lease(target.lease, LEASE_NAMESPACE)
+            was = lease.spec.holder_identity if lease.spec else None
+            lease.spec = spec
+            leases.replace_namespaced_lease(target.lease, LEASE_NAMESPACE, lease)
+        except ApiException as err:
+            if err.status != 404:
+                return f"lease of {target.key}: HTTP {err.status}"
+            was = None
+            body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=target.lease), spec=spec)
+            try:
+                leases.create_namespaced_lease(LEASE_NAMESPACE, body)
+            except ApiException as again:
+                return f"lease of {target.key}: HTTP {again.status}"
+        return f"lease {target.lease} of {target.key} taken from {was!r} for {STOLEN_FOR}s"
+
     # -- the end ---------------------------------------------------------------------------
 
     def _final(self, name: str, changes: list[Any]) -> TxnRecord:
@@ -422,7 +454,16 @@ class Trial:
         record.finalizers_left = [f"Transaction {ns}/{n}" for n in left]
         record.snapshots_left = await asyncio.to_thread(self._snapshots)
         record.leases_left = await asyncio.to_thread(self._leases)
+        await asyncio.to_thread(self._return_stolen)
         self.log("cleaned", f"left: {left or 'no'} transactions")
+
+    def _return_stolen(self) -> None:
+        leases = k8s.CoordinationV1Api(self.world.admin)
+        for target in self.plan.targets:
+            with contextlib.suppress(ApiException):
+                lease = leases.read_namespaced_lease(target.lease, LEASE_NAMESPACE)
+                if lease.spec and (lease.spec.holder_identity or "").startswith(THIEF):
+                    leases.delete_namespaced_lease(target.lease, LEASE_NAMESPACE)
 
     def _snapshots(self) -> list[str]:
         core = k8s.CoreV1Api(self.world.admin)
