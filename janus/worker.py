@@ -34,6 +34,13 @@ async def connect(address: str, namespace: str = "default") -> Client:
     )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox workflows run in: the same for a worker and for a replay of history."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_WITH_WORKFLOWS)
+    )
+
+
 def build_worker(
     client: Client,
     *,
@@ -47,11 +54,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[TransactionWorkflow],
         activities=activities.all(),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *SHARED_WITH_WORKFLOWS
-            )
-        ),
+        workflow_runner=workflow_runner(),
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
     )
