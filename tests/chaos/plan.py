@@ -46,6 +46,8 @@ WEIGHTS = {
     "reset": 2,
     "lease-steal": 2,
 }
+#: What another party does to a target while a transaction is in the middle of it.
+AIMED = (*FOREIGN, "lease-steal")
 RESET_TYPES = ("FirstWorkflowTask", "LastWorkflowTask", "event")
 
 
@@ -54,8 +56,14 @@ def b64(text: str) -> str:
 
 
 class Action(BaseModel):
+    """One fault or actor. ``at``: seconds after the trial starts, or, with ``when``,
+    after that moment: ``committing`` (its transaction's status says Committing:
+    inside a delayed apply's window) or ``worker-down`` (the worker has just died,
+    before its replacement starts)."""
+
     at: float
     kind: str
+    when: str = ""
     target: int = 0
     txn: int = 0
     seconds: float = 0.0
@@ -201,7 +209,21 @@ def _worker_faults(rng: random.Random, plan: TrialPlan) -> None:
         i = rng.randrange(len(delayed.changes))
         delays.append(f"apply:{i}:before:{rng.choice([1, 2, 3])}s@{delayed.name}")
         plan.env_faults["delay"] = 1
+        if rng.random() < 0.7:
+            kind = rng.choice((*AIMED, "cancel"))
+            plan.actions.append(_aimed(rng, plan, delayed, "committing", kind))
+    if crash and rng.random() < 0.7:
+        plan.actions.append(_aimed(rng, plan, victim, "worker-down", rng.choice(AIMED)))
     plan.crash_at, plan.faults, plan.delays = ",".join(crash), ",".join(errors), ",".join(delays)
+
+
+def _aimed(rng: random.Random, plan: TrialPlan, txn: TxnPlan, when: str, kind: str) -> Action:
+    """An action at one of ``txn``'s targets, at a moment when it hurts most."""
+    action = _action(rng, plan, kind)
+    action.when, action.at = when, round(rng.uniform(0, 0.5), 2)
+    action.txn = plan.txns.index(txn)
+    action.target = plan.targets.index(rng.choice(txn.changes).target)
+    return action
 
 
 def _action(rng: random.Random, plan: TrialPlan, kind: str) -> Action:

@@ -46,6 +46,7 @@ class Trial:
         self.worker: WorkerProcess | None = None
         self.workers = 0
         self.audit_lines: list[str] = []
+        self.when_down: list[Action] = []
 
     def log(self, kind: str, detail: str) -> None:
         self.trace.append(
@@ -64,11 +65,12 @@ class Trial:
         for kind, n in self.plan.env_faults.items():
             self.faults[kind] += n
         self._start_worker(first=True)
+        self.when_down = [a for a in self.plan.actions if a.when == "worker-down"]
         keeper = asyncio.create_task(self._keep_worker())
         try:
             await asyncio.gather(
                 *(self._start_txn(t.name, t.start_at, t.changes) for t in self.plan.txns),
-                *(self._act(a) for a in self.plan.actions),
+                *(self._act(a) for a in self.plan.actions if a.when != "worker-down"),
             )
             stuck = await self._settle()
             if self.plan.retry_failed:
@@ -110,7 +112,9 @@ class Trial:
         env = (
             f"crash={self.plan.crash_at!r} faults={self.plan.faults!r} delays={self.plan.delays!r}"
         )
-        actions = ", ".join(f"{a.kind}@{a.at}s" for a in self.plan.actions)
+        actions = ", ".join(
+            f"{a.kind}@{a.when + '+' if a.when else ''}{a.at}s" for a in self.plan.actions
+        )
         return f"{txns} | {env} | {actions} | retry_failed={self.plan.retry_failed}"
 
     # -- setup -------------------------------------------------------------------------
@@ -192,6 +196,8 @@ class Trial:
             if code is None:
                 continue
             self.log("worker", f"pid {self.worker.pid} exited with {code}")
+            while self.when_down:
+                await self._act(self.when_down.pop(0))
             await asyncio.sleep(1.0)
             self._start_worker(first=False)
 
@@ -289,14 +295,36 @@ class Trial:
     async def _until(self, at: float) -> None:
         await asyncio.sleep(max(0.0, self.t0 + at - time.monotonic()))
 
+    async def _until_committing(self, name: str, within: float = 60) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                txn = (
+                    await asyncio.to_thread(self._transaction, name) if name in self.uids else None
+                )
+                phase = ((txn or {}).get("status") or {}).get("phase")
+                if (name in self.uids and txn is None) or phase in (
+                    "Committing",
+                    "RollingBack",
+                    *TERMINAL,
+                ):
+                    return
+            await asyncio.sleep(0.1)
+
     async def _act(self, action: Action) -> None:
-        await self._until(action.at)
+        if action.when == "committing":
+            await self._until_committing(self.plan.txns[action.txn].name)
+            await asyncio.sleep(action.at)
+        elif action.when == "worker-down":
+            await asyncio.sleep(action.at)
+        else:
+            await self._until(action.at)
         self.faults[action.kind] += 1
         try:
             detail = await self._do(action)
         except Exception as err:
             detail = f"failed: {err.__class__.__name__}: {str(err)[:200]}"
-        self.log(action.kind, detail)
+        self.log(action.kind, f"{detail}{f' ({action.when})' if action.when else ''}")
 
     async def _do(self, action: Action) -> str:
         target = self.plan.targets[action.target]
