@@ -120,8 +120,8 @@ def contains(wanted: Any, found: Any) -> bool:
 
 
 def has_effect(change: ChangeRecord, obj: dict[str, Any] | None) -> bool:
-    if change.type == "Delete":
-        return obj is None
+    if change.type == "Delete":  # gone, or going (another's finalizer holds it)
+        return obj is None or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
     if obj is None:
         return False
     content = change.content or {}
@@ -286,7 +286,7 @@ def check(trial: TrialRecord, writes: Iterable[Write]) -> Verdict:
         elif txn.phase == "Failed":
             check_failed(history, txn, verdict)
         check_fencing(history, txn, verdict)
-    check_leftovers(trial, verdict)
+    check_leftovers(history, verdict)
     check_serial(history, verdict)
     return verdict
 
@@ -313,16 +313,40 @@ def check_committed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
 
 
 def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, Write]]:
-    """Changes whose target we wrote and did not write back to its snapshot last."""
+    """Changes whose target we wrote and did not write back to its snapshot last,
+    unless another writer has since replaced all of what we wrote (then the target
+    is what they made it, which is what a rollback leaves)."""
     left = []
+    end = history.final_point(txn)
     for change in txn.changes:
         mine = history.own(txn, change.target)
         if not mine:
             continue
         _taken, snapshot = history.snapshot(txn, change.index)
-        if view(mine[-1].effect()[1]) != view(snapshot):
+        if view(mine[-1].effect()[1]) == view(snapshot):
+            continue
+        if not _superseded(history, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
+
+
+def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
+    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place."""
+    until = end if end is not None else len(history.writes) + 1_000_000
+    if not any(ours.seq < f.seq < until for f in history.foreign(target)):
+        return False
+    now = history.state_at(target, until)
+    written = ours.effect()[1]
+    if written is None or now is None:
+        return (written is None) != (now is None)
+    before, after, current = (
+        _leaves(history.state_at(target, ours.seq)),
+        _leaves(written),
+        _leaves(now),
+    )
+    marker = f"/annotations/{CHANGE_MARKER}"
+    changed = [p for p in after if p != marker and before.get(p, _MISSING) != after[p]]
+    return all(current.get(p, _MISSING) != after[p] for p in changed)
 
 
 def check_rolled_back(history: History, txn: TxnRecord, verdict: Verdict) -> None:
@@ -431,9 +455,13 @@ def _lost(
     return None
 
 
-def check_leftovers(trial: TrialRecord, verdict: Verdict) -> None:
+def check_leftovers(history: History, verdict: Verdict) -> None:
+    trial = history.trial
     for txn in trial.txns:
         verdict.count("leftovers")
+        wrote = any(history.own(txn, c.target) for c in txn.changes)
+        if txn.deleted and txn.phase not in TERMINAL and not wrote:
+            continue  # deleted before any worker started it: released at once, nothing done
         if txn.phase not in TERMINAL or txn.name in trial.stuck:
             verdict.fail("leftovers", txn.name, f"never reached a terminal phase ({txn.phase})")
     for what, left in (

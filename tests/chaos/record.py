@@ -74,6 +74,9 @@ class TxnRecord(BaseModel):
     changes: list[ChangeRecord]
     phase: str | None = None
     status: dict[str, Any] = Field(default_factory=dict)
+    deleted: bool = Field(
+        default=False, description="Gone by the end (kubectl delete): phase from the audit log."
+    )
 
     @property
     def user(self) -> str:

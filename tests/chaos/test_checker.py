@@ -31,6 +31,11 @@ def cm(value: str, rv: int, **meta: Any) -> dict[str, Any]:
     }
 
 
+def beside(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with another writer's key added beside ours."""
+    return {**obj, "data": {**obj["data"], "other": "x"}}
+
+
 class Trace:
     """Audit writes in API-server order, one second apart."""
 
@@ -235,7 +240,7 @@ def test_failed_fails_when_the_status_does_not_name_the_target() -> None:
         .lease(a)
         .snapshot(a, cm("1", 10))
         .write(cm("2", 12), user=a.user)
-        .write(cm("9", 14), user="janus-tester")
+        .write(beside(cm("2", 14)), user="janus-tester")
         .phase(a, "Failed")
         .lease(a, verb="delete")
         .writes
@@ -250,7 +255,7 @@ def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
         .lease(a)
         .snapshot(a, cm("1", 10))
         .write(cm("2", 12), user=a.user)
-        .write(cm("9", 14), user="janus-tester")
+        .write(beside(cm("2", 14)), user="janus-tester")
         .phase(a, "Failed")
         .lease(a, verb="delete")
         .writes
@@ -473,3 +478,41 @@ def test_fencing_fails_on_a_restore_that_drops_another_writers_finalizer() -> No
     )
     a.phase = "RolledBack"
     only(check(trial(a), writes), "fencing")
+
+
+def test_a_transaction_deleted_before_it_started_is_no_leftover_but_one_that_wrote_is() -> None:
+    a = txn("a", "Pending")
+    a.deleted = True
+    assert check(trial(a), Trace().phase(a, "Pending").writes).violations == []
+    writes = Trace().phase(a, "Pending").lease(a).write(cm("2", 12), user=a.user).writes
+    assert "leftovers" in {v.invariant for v in check(trial(a), writes).violations}
+
+
+def test_a_change_someone_else_deleted_since_is_not_left_behind() -> None:
+    a = txn("a", "RolledBack")  # our patch applied, then the object deleted by another
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(None, user="janus-tester", verb="delete")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
+    a = txn("a", "RolledBack")  # another key added beside ours: ours is still there
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(beside(cm("2", 13)), user="janus-tester")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "rolled-back")

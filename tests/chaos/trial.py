@@ -452,6 +452,7 @@ class Trial:
             changes=changes,
             phase=status.get("phase") if txn is not None else None,
             status=status,
+            deleted=txn is None and name in self.uids,
         )
 
     async def _clean_up(self, record: TrialRecord) -> None:
