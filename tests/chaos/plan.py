@@ -209,9 +209,16 @@ def _worker_faults(rng: random.Random, plan: TrialPlan) -> None:
         i = rng.randrange(len(delayed.changes))
         delays.append(f"apply:{i}:before:{rng.choice([1, 2, 3])}s@{delayed.name}")
         plan.env_faults["delay"] = 1
-        if rng.random() < 0.7:
+        if rng.random() < 0.7:  # another writer in the window, then (maybe) a rollback
             kind = rng.choice((*AIMED, "cancel"))
-            plan.actions.append(_aimed(rng, plan, delayed, "committing", kind))
+            aimed = _aimed(rng, plan, delayed, "committing", kind)
+            if i > 0:  # at a change already applied: the rollback will meet it
+                aimed.target = plan.targets.index(delayed.changes[rng.randrange(i)].target)
+            plan.actions.append(aimed)
+            if rng.random() < 0.6:
+                last = len(delayed.changes) - 1
+                errors.append(f"apply:{last}:before@{delayed.name}")
+                plan.env_faults["api-error"] = 1
     if crash and rng.random() < 0.7:
         plan.actions.append(_aimed(rng, plan, victim, "worker-down", rng.choice(AIMED)))
     plan.crash_at, plan.faults, plan.delays = ",".join(crash), ",".join(errors), ",".join(delays)
