@@ -101,7 +101,8 @@ async def run_campaign(
             f"{len(verdict.violations) or 'no'} violations ({time.monotonic() - started:.0f}s)"
         )
         if records is not None:
-            _keep(records / f"trial-{seed}-{index}", record, trial.audit_lines)
+            lines = trial.audit_lines if verdict.violations else []
+            _keep(records / f"trial-{seed}-{index}", record, lines)
         if verdict.violations:
             echo(report(record, verdict.violations))
     summary.seconds = time.monotonic() - started
@@ -111,7 +112,8 @@ async def run_campaign(
 
 
 def _keep(stem: Path, record: TrialRecord, audit_lines: list[str]) -> None:
-    """The trial's record and its audit lines, to check again or read later."""
+    """The trial's record, and a violating trial's audit lines, to check again or read."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(record.model_dump_json(indent=1))
-    stem.with_suffix(".audit.jsonl").write_text("\n".join(audit_lines) + "\n")
+    if audit_lines:
+        stem.with_suffix(".audit.jsonl").write_text("\n".join(audit_lines) + "\n")
