@@ -15,7 +15,10 @@ import random
 import sys
 from pathlib import Path
 
-from tests.chaos.campaign import run_campaign
+from tests.chaos.audit import parse
+from tests.chaos.campaign import report, run_campaign
+from tests.chaos.checker import check
+from tests.chaos.record import TrialRecord
 from tests.chaos.world import World
 
 
@@ -28,10 +31,26 @@ def main() -> None:
     default_dir = os.environ.get("JANUS_STATE_DIR") or "~/.local/state/janus/chaos"
     parser.add_argument("--state-dir", type=Path, default=Path(default_dir))
     parser.add_argument("--keep", action="store_true", help="leave the control plane running")
+    parser.add_argument(
+        "--check",
+        type=Path,
+        metavar="TRIAL.json",
+        help="check a kept trial again (its .audit.jsonl beside it), no servers",
+    )
     args = parser.parse_args()
+    if args.check is not None:
+        sys.exit(_check_again(args.check))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     summary = asyncio.run(_run(args, seed))
     sys.exit(1 if summary.violations else 0)
+
+
+def _check_again(path: Path) -> int:
+    record = TrialRecord.model_validate_json(path.read_text())
+    lines = path.with_suffix(".audit.jsonl").read_text().splitlines()
+    verdict = check(record, parse(lines))
+    print(report(record, verdict.violations) if verdict.violations else "no violations")
+    return 1 if verdict.violations else 0
 
 
 async def _run(args: argparse.Namespace, seed: int):  # type: ignore[no-untyped-def]
