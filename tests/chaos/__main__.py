@@ -30,6 +30,11 @@ def main() -> None:
     parser.add_argument("--trial", type=int, default=None, help="replay only this trial")
     default_dir = os.environ.get("JANUS_STATE_DIR") or "~/.local/state/janus/chaos"
     parser.add_argument("--state-dir", type=Path, default=Path(default_dir))
+    parser.add_argument(
+        "--short-hangs",
+        action="store_true",
+        help="no request hangs past a lease's duration (as the CI campaign)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the control plane running")
     parser.add_argument(
         "--check",
@@ -65,6 +70,7 @@ async def _run(args: argparse.Namespace, seed: int):  # type: ignore[no-untyped-
             minutes=args.minutes,
             only=args.trial,
             records=state_dir / "chaos" / "trials",
+            long_hangs=not args.short_hangs,
         )
     finally:
         if not args.keep:

@@ -73,6 +73,7 @@ async def run_campaign(
     only: int | None = None,
     echo: Callable[[str], None] = print,
     records: Path | None = None,
+    long_hangs: bool = False,
 ) -> Summary:
     summary = Summary(seed=seed)
     started = time.monotonic()
@@ -85,7 +86,7 @@ async def run_campaign(
         if only is None and time.monotonic() >= deadline:
             break
         namespace = f"chaos-{index}-{uuid.uuid4().hex[:6]}"
-        plan = draw(random.Random(trial_seed), index, namespace)
+        plan = draw(random.Random(trial_seed), index, namespace, long_hangs=long_hangs)
         trial = Trial(world, plan, seed)
         record, verdict = await trial.run()
         summary.trials += 1

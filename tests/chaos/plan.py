@@ -157,7 +157,12 @@ def content_of(target: TargetRef, type_: str, tag: str) -> dict[str, Any] | None
     return {"spec": {"size": 1, "by": tag}}
 
 
-def draw(rng: random.Random, trial: int, namespace: str) -> TrialPlan:
+#: A hang past a lease's duration (60 s) and an activity's timeout; drawn where a
+#: 35 s hang would be, in long campaigns only (it makes a trial last minutes).
+LONG_HANG = 75.0
+
+
+def draw(rng: random.Random, trial: int, namespace: str, *, long_hangs: bool = False) -> TrialPlan:
     targets, existing = targets_of(namespace)
     txns = []
     for t in range(rng.randint(1, 3)):
@@ -185,6 +190,9 @@ def draw(rng: random.Random, trial: int, namespace: str) -> TrialPlan:
     for _ in range(rng.randint(1, 3)):
         kind = rng.choices(kinds, weights=[WEIGHTS[k] for k in kinds])[0]
         plan.actions.append(_action(rng, plan, kind))
+    for action in plan.actions:
+        if long_hangs and action.kind == "proxy-hang" and action.seconds == 35.0:
+            action.seconds = LONG_HANG
     plan.actions.sort(key=lambda a: a.at)
     plan.retry_failed = rng.random() < 0.5
     return plan
