@@ -97,6 +97,8 @@ class World:
         self.proxy: FaultProxy | None = None
         self.bridge: subprocess.Popen[bytes] | None = None
         self.logs = state_dir / "chaos"
+        #: One restart at a time: each rewrites state.json with the new server's pid.
+        self._restarting = asyncio.Lock()
 
     # -- up and down -------------------------------------------------------------
 
@@ -224,7 +226,8 @@ class World:
         return True
 
     async def restart(self, server: str, pause: float) -> None:
-        await asyncio.to_thread(restart, self.plane, server, pause)
+        async with self._restarting:
+            await asyncio.to_thread(restart, self.plane, server, pause)
         assert self.endpoints is not None
         if server == "temporal":
             await wait_temporal(self.endpoints.temporal_address)
