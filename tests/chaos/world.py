@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
 from janus.crd import custom_resource_definition
-from janus.dev import ControlPlane, Endpoints
+from janus.dev import ControlPlane, Endpoints, processes
 from janus.worker import connect
 from tests.chaos.plan import GROUP
 from tests.chaos.proxy import FaultProxy
@@ -127,7 +128,14 @@ class World:
             self.zygote.close()
         if self.proxy is not None:
             self.proxy.stop()
-        await asyncio.to_thread(self.plane.down, purge=purge)
+        await asyncio.to_thread(self.plane.down, purge=False)
+        # A server the campaign restarted that state.json lost track of (a restart
+        # racing the plane's own bookkeeping) still names the state directory.
+        for pid in processes.pids_mentioning(self.state_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if purge:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     @staticmethod
     def _client(kubeconfig: Path) -> ApiClient:
