@@ -131,9 +131,11 @@ class World:
         await asyncio.to_thread(self.plane.down, purge=False)
         # A server the campaign restarted that state.json lost track of (a restart
         # racing the plane's own bookkeeping) still names the state directory.
+        inside = f"{self.state_dir}/"  # the directory itself, not a sibling sharing its prefix
         for pid in processes.pids_mentioning(self.state_dir):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            if any(inside in arg for arg in processes.cmdline(pid)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         if purge:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
