@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint build-cluster clean bench
+.PHONY: demo demo-down test lint build-cluster clean bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -89,3 +89,16 @@ demo-down:
 
 clean: demo-down
 	rm -rf $(VENV)
+
+# The fault explorer (tests/chaos): random transactions under random faults on a
+# control plane of its own (it restarts its servers), each trial checked against
+# the API server's audit log. `make chaos SEED=7 MINUTES=60`; replay one trial of
+# a seed with `make chaos SEED=7 TRIAL=12`. Records: $(CHAOS_STATE_DIR)/chaos/trials.
+SEED ?=
+MINUTES ?= 5
+TRIALS ?= 1000
+TRIAL ?=
+CHAOS_STATE_DIR ?= $(HOME)/.local/state/janus/chaos
+chaos: build-cluster
+	$(BIN)/python -m tests.chaos --state-dir $(CHAOS_STATE_DIR) --minutes $(MINUTES) \
+		--trials $(TRIALS) $(if $(SEED),--seed $(SEED)) $(if $(TRIAL),--trial $(TRIAL))

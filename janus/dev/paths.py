@@ -91,6 +91,16 @@ class StateLayout:
         """kube-apiserver's ``--cert-dir``, kept out of ``/var/run``."""
         return self.root / "apiserver"
 
+    @property
+    def audit_policy(self) -> Path:
+        """kube-apiserver's audit policy (written by ``up``)."""
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def audit_log(self) -> Path:
+        """What kube-apiserver recorded of every write to the kinds Janus changes."""
+        return self.logs / "audit.log"
+
     def kubeconfig(self, user: str) -> Path:
         """``<user>.kubeconfig`` for ``admin``, ``tester`` or ``controller-manager``."""
         return self.root / f"{user}.kubeconfig"

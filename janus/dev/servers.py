@@ -102,8 +102,54 @@ def apiserver(bins: Binaries, layout: StateLayout, pki: Pki, ports: Ports) -> Sp
         *_front_proxy(pki),
         "--allow-privileged=true",
         "--profiling=false",
+        *_audit(layout),
     ]
     return Spec("kube-apiserver", argv, ports.apiserver)
+
+
+AUDIT_POLICY = """\
+# Written by `janus dev up`. What the API server itself saw of every write to
+# the kinds Janus changes (the fault explorer, tests/chaos, checks each trial
+# from it): request and response bodies of writes only; reads, watches, events
+# and the controllers' own writes are not recorded, to keep the log cheap.
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: None
+    verbs: [get, list, watch]
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system", "system:nodes"]
+  - level: None
+    users: ["system:kube-controller-manager", "system:apiserver"]
+  - level: RequestResponse
+    resources:
+      - {group: "", resources: [configmaps, secrets]}
+      - {group: apps, resources: [deployments]}
+      - {group: coordination.k8s.io, resources: [leases]}
+      - {group: rbac.authorization.k8s.io, resources: [clusterroles]}
+      - {group: backup.janus.io}
+      - {group: chaos.janus.dev}
+  - level: None
+"""
+"""Level RequestResponse for writes to targets, leases, snapshots and Transactions."""
+
+AUDIT_LOG_MAX_MB = 100
+AUDIT_LOG_BACKUPS = 1
+
+
+def _audit(layout: StateLayout) -> list[str]:
+    """The audit log, in JSON lines, rotated at 100 MB with one backup kept."""
+    if not layout.audit_policy.is_file() or layout.audit_policy.read_text() != AUDIT_POLICY:
+        layout.audit_policy.parent.mkdir(parents=True, exist_ok=True)
+        layout.audit_policy.write_text(AUDIT_POLICY)
+    return [
+        f"--audit-policy-file={layout.audit_policy}",
+        f"--audit-log-path={layout.audit_log}",
+        "--audit-log-format=json",
+        f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+        f"--audit-log-maxbackup={AUDIT_LOG_BACKUPS}",
+    ]
 
 
 def _front_proxy(pki: Pki) -> list[str]:

@@ -1,0 +1,518 @@
+"""The checker fails on planted violations (and passes the clean trace they are planted in).
+
+No server: each test builds a trial and its audit writes by hand, the way the
+API server would have recorded them, plants one violation, and asserts the
+checker names that invariant and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.chaos.audit import Write, parse_line
+from tests.chaos.checker import Verdict, check, contains
+from tests.chaos.record import ChangeRecord, TargetRef, TrialRecord, TxnRecord
+
+NS = "trial"
+CM = TargetRef(api_version="v1", kind="ConfigMap", name="cm", namespace=NS)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def cm(value: str, rv: int, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cm", "namespace": NS, "resourceVersion": str(rv), **meta},
+        "data": {"k": value},
+    }
+
+
+def beside(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with another writer's key added beside ours."""
+    return {**obj, "data": {**obj["data"], "other": "x"}}
+
+
+class Trace:
+    """Audit writes in API-server order, one second apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+
+    def add(
+        self,
+        resource: str,
+        name: str,
+        verb: str,
+        *,
+        user: str = "janus-admin",
+        group: str = "",
+        response: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        subresource: str = "",
+        namespace: str = NS,
+    ) -> Trace:
+        seq = len(self.writes)
+        at = T0 + timedelta(seconds=seq)
+        self.writes.append(
+            Write(
+                seq=seq,
+                received=at,
+                completed=at,
+                user=user,
+                verb=verb,
+                group=group,
+                resource=resource,
+                namespace=namespace,
+                name=name,
+                subresource=subresource,
+                code=200,
+                request=request,
+                response=response,
+            )
+        )
+        return self
+
+    def lease(
+        self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30, holder: str | None = None
+    ) -> Trace:
+        at = T0 + timedelta(seconds=len(self.writes))
+        spec = {
+            "holderIdentity": holder or txn.holder,
+            "leaseDurationSeconds": seconds,
+            "renewTime": at.isoformat(),
+        }
+        body = None if verb == "delete" else {"metadata": {"name": CM.lease}, "spec": spec}
+        return self.add(
+            "leases",
+            CM.lease,
+            verb,
+            group="coordination.k8s.io",
+            response=body,
+            namespace="janus-system",
+        )
+
+    def snapshot(self, txn: TxnRecord, obj: dict[str, Any]) -> Trace:
+        labels = {"backup.janus.io/transaction-uid": txn.uid}
+        body = {
+            "metadata": {"name": f"janus-snap-{txn.uid}-0", "labels": labels},
+            "data": {"0.json": json.dumps(obj)},
+        }
+        return self.add(
+            "configmaps", f"janus-snap-{txn.uid}-0", "create", request=body, response=body
+        )
+
+    def write(self, obj: dict[str, Any] | None, *, user: str, verb: str = "patch") -> Trace:
+        return self.add("configmaps", "cm", verb, user=user, response=obj)
+
+    def phase(self, txn: TxnRecord, phase: str) -> Trace:
+        body = {"metadata": {"name": txn.name, "uid": txn.uid}, "status": {"phase": phase}}
+        return self.add(
+            "transactions",
+            txn.name,
+            "patch",
+            group="backup.janus.io",
+            response=body,
+            subresource="status",
+        )
+
+
+def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
+    change = ChangeRecord(index=0, target=CM, type="Patch", content={"data": {"k": value}})
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        changes=[change],
+        phase=phase,
+        status=status,
+    )
+
+
+def trial(*txns: TxnRecord, **extra: Any) -> TrialRecord:
+    return TrialRecord(
+        seed=1,
+        trial=0,
+        namespace=NS,
+        targets=[CM],
+        initial={CM.key: cm("1", 10)},
+        txns=list(txns),
+        **extra,
+    )
+
+
+def committed_trace(a: TxnRecord) -> Trace:
+    return (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+    )
+
+
+def rolled_back_trace(a: TxnRecord) -> Trace:
+    return (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("1", 13), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+    )
+
+
+def only(verdict: Verdict, invariant: str) -> None:
+    assert verdict.violations, "the planted violation was not caught"
+    assert {v.invariant for v in verdict.violations} == {invariant}, verdict.violations
+
+
+# -- clean traces pass -------------------------------------------------------------
+
+
+def test_a_clean_commit_and_a_clean_rollback_pass() -> None:
+    a = txn("a", "Committed")
+    assert check(trial(a), committed_trace(a).writes).violations == []
+    b = txn("b", "RolledBack")
+    verdict = check(trial(b), rolled_back_trace(b).writes)
+    assert verdict.violations == []
+    assert verdict.checked["rolled-back"] == 1 and verdict.checked["fencing"] == 1
+
+
+# -- committed -----------------------------------------------------------------------
+
+
+def test_committed_fails_when_a_change_is_not_in_place_at_the_commit_point() -> None:
+    a = txn("a", "Committed", value="3")  # asked for 3, the API server recorded 2
+    only(check(trial(a), committed_trace(a).writes), "committed")
+
+
+def test_committed_fails_without_a_recorded_commit_point() -> None:
+    a = txn("a", "Committed")
+    writes = Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user).writes
+    only(check(trial(a), writes), "committed")
+
+
+# -- rolled back ---------------------------------------------------------------------
+
+
+def test_rolled_back_fails_when_a_change_stays_applied() -> None:
+    a = txn("a", "RolledBack")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "rolled-back")
+
+
+# -- failed --------------------------------------------------------------------------
+
+
+def test_failed_fails_when_nobody_else_changed_the_unrestored_target() -> None:
+    a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "refused"}])
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "failed")
+
+
+def test_failed_fails_when_the_status_does_not_name_the_target() -> None:
+    a = txn("a", "Failed", items=[{"index": 0, "rolledBack": True}])
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(beside(cm("2", 14)), user="janus-tester")
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "failed")
+
+
+def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
+    a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(beside(cm("2", 14)), user="janus-tester")
+        .phase(a, "Failed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+# -- fencing -------------------------------------------------------------------------
+
+
+def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
+    a = txn("a", "Committed")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="trial/b/uid-b")
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .writes
+    )
+    only(check(trial(a), writes), "fencing")
+
+
+def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
+    a = txn("a", "Committed")
+    writes = (
+        Trace()
+        .lease(a, seconds=1)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "fencing")
+
+
+def test_fencing_fails_on_a_write_over_an_unseen_foreign_write() -> None:
+    a = txn("a", "RolledBack")  # the undo restores the snapshot over someone's edit
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("7", 13), user="janus-tester")
+        .write(cm("1", 14), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "fencing")
+
+
+def test_fencing_fails_on_a_recreate_of_what_someone_else_deleted() -> None:
+    a = TxnRecord(
+        name="a",
+        namespace=NS,
+        uid="uid-a",
+        service_account="sa-a",
+        phase="RolledBack",
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+    )
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(None, user="janus-tester", verb="delete")
+        .write(cm("1", 15), user=a.user, verb="create")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "fencing")
+
+
+def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
+    a = txn("a", "RolledBack")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("1", 13), user=a.user)
+        .phase(a, "RolledBack")
+        .write(cm("1", 14), user=a.user)
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "fencing")
+
+
+# -- leftovers -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("left", ["leases_left", "snapshots_left", "finalizers_left", "stuck"])
+def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(left: str) -> None:
+    a = txn("a", "Committed")
+    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")
+
+
+# -- serial order ----------------------------------------------------------------------
+
+
+def test_serial_fails_when_a_commit_is_based_on_a_state_before_the_previous_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .snapshot(b, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="update", holder=b.holder)
+        .write(cm("3", 13), user=b.user)
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+        .writes
+    )
+    only(check(trial(a, b), writes), "serial")
+
+
+def test_serial_passes_when_each_saw_the_previous_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="update", holder=b.holder)
+        .snapshot(b, cm("2", 12))
+        .write(cm("3", 13), user=b.user)
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+        .writes
+    )
+    assert check(trial(a, b), writes).violations == []
+
+
+# -- pieces ----------------------------------------------------------------------------
+
+
+def test_contains_reads_patches_as_the_api_server_merges_them() -> None:
+    containers = [{"name": "web", "image": "v1"}, {"name": "side", "image": "p"}]
+    assert contains(
+        {"spec": {"containers": [{"name": "web", "image": "v1"}]}},
+        {"spec": {"containers": containers}},
+    )
+    assert not contains({"data": {"k": None}}, {"data": {"k": "1"}})
+    assert contains({"data": {"k": None}}, {"data": {}})
+
+
+def test_an_audit_line_becomes_a_write_under_the_impersonated_user() -> None:
+    event = {
+        "stage": "ResponseComplete",
+        "verb": "patch",
+        "user": {"username": "janus-admin"},
+        "impersonatedUser": {"username": "system:serviceaccount:trial:sa-a"},
+        "objectRef": {"resource": "configmaps", "namespace": NS, "name": "cm", "apiVersion": "v1"},
+        "responseStatus": {"code": 200},
+        "requestReceivedTimestamp": "2026-01-01T00:00:00.000001Z",
+        "stageTimestamp": "2026-01-01T00:00:00.000002Z",
+        "responseObject": cm("2", 12),
+    }
+    write = parse_line(0, json.dumps(event))
+    assert write is not None and write.user == "system:serviceaccount:trial:sa-a"
+    assert write.key == CM.key and write.effect() == (True, cm("2", 12))
+    assert parse_line(1, json.dumps({**event, "verb": "get"})) is None
+    assert parse_line(2, '{"cut short') is None
+    dry_run = {**event, "requestURI": "/api/v1/namespaces/trial/configmaps/cm?dryRun=All"}
+    assert parse_line(3, json.dumps(dry_run)) is None
+
+
+def test_a_snapshot_retaken_before_the_first_write_is_the_base() -> None:
+    a = txn("a", "Committed")  # a crash after the snapshot; the retry snapshots again
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("7", 11), user="janus-tester")
+        .snapshot(a, cm("7", 11))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_a_patch_that_keeps_another_writers_change_is_not_a_violation() -> None:
+    a = txn("a", "Committed")  # someone adds a finalizer; our patch of data keeps it
+    held = {"finalizers": ["x/hold"]}
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("1", 11, **held), user="janus-tester")
+        .write(cm("2", 12, **held), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_fencing_fails_on_a_restore_that_drops_another_writers_finalizer() -> None:
+    a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
+    held = {"finalizers": ["x/hold"]}
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(cm("2", 13, **held), user="janus-tester")
+        .write(cm("1", 14), user=a.user)
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    a.phase = "RolledBack"
+    only(check(trial(a), writes), "fencing")
+
+
+def test_a_transaction_deleted_before_it_started_is_no_leftover_but_one_that_wrote_is() -> None:
+    a = txn("a", "Pending")
+    a.deleted = True
+    assert check(trial(a), Trace().phase(a, "Pending").writes).violations == []
+    writes = Trace().phase(a, "Pending").lease(a).write(cm("2", 12), user=a.user).writes
+    assert "leftovers" in {v.invariant for v in check(trial(a), writes).violations}
+
+
+def test_a_change_someone_else_deleted_since_is_not_left_behind() -> None:
+    a = txn("a", "RolledBack")  # our patch applied, then the object deleted by another
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(None, user="janus-tester", verb="delete")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
+    a = txn("a", "RolledBack")  # another key added beside ours: ours is still there
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .write(beside(cm("2", 13)), user="janus-tester")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "rolled-back")
