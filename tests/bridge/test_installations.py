@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from bridge.installations import INSTALLATION_LABEL, Directory, Leader, finalizer
 from janus.settings import BridgeSettings
+from janus.versioning import generation_queue
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, config_map_transaction, kubectl
 
 WAIT = "--timeout=90s"
@@ -111,7 +112,7 @@ async def test_two_installations_each_handle_exactly_their_own(
     for name, installation in expected.items():
         txn = get_txn(namespace, name)
         workflow = await temporal_client.get_workflow_handle(workflow_id(txn)).describe()
-        assert workflow.task_queue == installation, name
+        assert workflow.task_queue == generation_queue(installation), name
         assert txn["metadata"]["finalizers"] == [finalizer(installation)], name
         assert kubectl("-n", namespace, "get", "cm", f"{name}-cm", check=False).returncode == 0
 
