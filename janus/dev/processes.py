@@ -104,7 +104,15 @@ def exit_description(pid: int) -> str:
 
 
 def alive(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process."""
+    """Whether ``pid`` is a live (not zombie) process.
+
+    For a server this process started, its exit status decides: ``/proc/<pid>/cmdline``
+    can read empty for a moment while the process runs (seen with etcd while other
+    planes started beside it), which made a starting server look dead.
+    """
+    child = _children.get(pid)
+    if child is not None and child.returncode is None:
+        return child.poll() is None
     return bool(cmdline(pid))
 
 
