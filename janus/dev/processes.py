@@ -62,7 +62,11 @@ def cmdline(pid: int) -> list[str]:
 
 
 def is_ours(server: Server, marker: Path) -> bool:
-    """Whether ``server.pid`` still runs ``server.binary`` with ``marker`` in its arguments."""
+    """Whether ``server.pid`` still runs ``server.binary`` with ``marker`` in its arguments
+    (for a server this process started and that still runs: yes, see ``alive``)."""
+    child = _children.get(server.pid)
+    if child is not None and child.returncode is None and child.poll() is None:
+        return True
     argv = cmdline(server.pid)
     return bool(argv) and argv[0] == str(server.binary) and any(str(marker) in a for a in argv)
 
