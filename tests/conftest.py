@@ -2,8 +2,9 @@
 
 The session is hermetic: it starts a control plane of its own in
 ``$JANUS_TEST_STATE_DIR`` (else ``$JANUS_STATE_DIR``, else
-``~/.local/state/janus/test``), stops it at the end, and runs every Janus
-process it needs itself. Nothing the user runs (``make demo`` and its detached
+``~/.local/state/janus/test``), on a clean slate (an earlier session's objects
+and histories are wiped first, see ``_test_owned``), stops it at the end, and
+runs every Janus process it needs itself. Nothing the user runs (``make demo`` and its detached
 ``janus run``, their own worker, a cluster in ``KUBECONFIG``) can pick up a
 test's Transaction or workflow, and the tests never touch those. Before any
 test, the Janus and Temporal settings inherited from the shell (``JANUS_*``
@@ -46,6 +47,8 @@ from tests.accounts import open_namespace
 REUSE_ENV = "JANUS_TEST_REUSE"
 KEPT_SETTINGS = frozenset({CACHE_ENV, STATE_ENV, TEST_STATE_ENV, REUSE_ENV})
 """Inherited JANUS_* variables the session keeps: where things live, and the opt-in."""
+SESSION_MARKER = ".janus-test-session"
+"""Left in a state directory a test session used: the next session may wipe it."""
 
 NAMESPACE_READY_TIMEOUT = 30.0
 
@@ -73,11 +76,23 @@ def endpoints() -> Iterator[Endpoints]:
     plane = ControlPlane(testing_state_dir(), echo=print)
     if plane.endpoints() is not None:
         pytest.exit(_ALREADY_RUNNING.format(root=plane.layout.root), returncode=2)
+    if _test_owned(plane.layout.root):
+        plane.down(purge=True)
     started = plane.up()
+    (plane.layout.root / SESSION_MARKER).touch()
     try:
         yield from _exported(started)
     finally:
         plane.down()
+
+
+def _test_owned(root: Path) -> bool:
+    """Whether ``root`` holds only test sessions' data, which a new session wipes first:
+    objects left by an earlier session (RBAC an older checkout applied, say) must not
+    change this one's outcome. A directory named only by JANUS_STATE_DIR and never
+    used by a test session may be someone's own, and is kept."""
+    named_for_tests = bool(os.environ.get(TEST_STATE_ENV)) or not os.environ.get(STATE_ENV)
+    return named_for_tests or (root / SESSION_MARKER).exists()
 
 
 _ALREADY_RUNNING = (

@@ -62,7 +62,11 @@ def cmdline(pid: int) -> list[str]:
 
 
 def is_ours(server: Server, marker: Path) -> bool:
-    """Whether ``server.pid`` still runs ``server.binary`` with ``marker`` in its arguments."""
+    """Whether ``server.pid`` still runs ``server.binary`` with ``marker`` in its arguments
+    (for a server this process started and that still runs: yes, see ``alive``)."""
+    child = _children.get(server.pid)
+    if child is not None and child.returncode is None and child.poll() is None:
+        return True
     argv = cmdline(server.pid)
     return bool(argv) and argv[0] == str(server.binary) and any(str(marker) in a for a in argv)
 
@@ -104,7 +108,15 @@ def exit_description(pid: int) -> str:
 
 
 def alive(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process."""
+    """Whether ``pid`` is a live (not zombie) process.
+
+    For a server this process started, its exit status decides: ``/proc/<pid>/cmdline``
+    can read empty for a moment while the process runs (seen with etcd while other
+    planes started beside it), which made a starting server look dead.
+    """
+    child = _children.get(pid)
+    if child is not None and child.returncode is None:
+        return child.poll() is None
     return bool(cmdline(pid))
 
 

@@ -112,7 +112,6 @@ async def test_two_installations_each_handle_exactly_their_own(
     for name, installation in expected.items():
         txn = get_txn(namespace, name)
         workflow = await temporal_client.get_workflow_handle(workflow_id(txn)).describe()
-        # The installation's own queue, in the current generation (janus.versioning).
         assert workflow.task_queue == generation_queue(installation), name
         assert txn["metadata"]["finalizers"] == [finalizer(installation)], name
         assert kubectl("-n", namespace, "get", "cm", f"{name}-cm", check=False).returncode == 0
