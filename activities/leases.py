@@ -18,6 +18,7 @@ from activities.cluster import Cluster, api_errors, translate
 from activities.parallel import side_by_side
 from janus.errors import JanusError, LeaseLost
 from janus.operations import (
+    HOLDER_UID_LABEL,
     AcquireLeasesInput,
     AcquireLeasesResult,
     Holder,
@@ -31,7 +32,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "janus"}
 
 #: The uid of the transaction holding a lease, so an activity can find (and renew)
 #: every lease of its transaction without the workflow sending it the whole list.
-HOLDER_LABEL = "backup.janus.io/holder-uid"
+HOLDER_LABEL = HOLDER_UID_LABEL
 
 
 def _holder_uid(holder: str) -> str:
@@ -147,6 +148,27 @@ class LeaseKeeper:
         """Delete our leases; one already gone or taken over is left as it is."""
         for ref in request.leases:
             self._release(ref, request.holder)
+
+    def labelled(self, holder: str, namespace: str) -> list[LeaseRef]:
+        """Every lease in ``namespace`` labelled with the holder's uid, whoever holds it now.
+
+        A run knows only the leases of the targets it resolved; an earlier run of
+        the same workflow (before a reset) may have taken others, under the same
+        holder identity: the label finds them all."""
+        found = self.cluster.coordination.list_namespaced_lease(
+            namespace, label_selector=f"{HOLDER_LABEL}={_holder_uid(holder)}"
+        )
+        return [
+            LeaseRef(
+                name=lease.metadata.name,
+                namespace=namespace,
+                target=(lease.metadata.annotations or {}).get(
+                    "backup.janus.io/target", lease.metadata.name
+                ),
+            )
+            for lease in found.items
+            if lease.metadata is not None and lease.metadata.name
+        ]
 
     def _take(
         self, ref: LeaseRef, holder: str, duration: int, *, must_hold: bool = False

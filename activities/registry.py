@@ -136,16 +136,38 @@ class TransactionActivities:
 
     @activity.defn(name=ops.RELEASE_LEASES)
     def release_leases(self, request: ops.ReleaseLeasesInput) -> None:
-        """Release every lease, several at once: no order is needed to let go."""
+        """Release every lease, several at once: no order is needed to let go.
+
+        Besides the leases the run names, every lease labelled with the
+        transaction's uid and still held by it: an earlier run of the workflow
+        (before a ``temporal workflow reset``) may have taken leases this run
+        never resolved. A lease someone else holds now is left alone."""
         ref = _holder_ref(request.holder)
 
-        def one(position: int) -> None:
-            lease = request.leases[position]
+        def one(lease: ops.LeaseRef, position: int) -> None:
             self._fault("release", ref, position, FaultPoint.BEFORE)
             self.leases.release(ops.ReleaseLeasesInput(holder=request.holder, leases=[lease]))
             self._fault("release", ref, position, FaultPoint.AFTER)
 
-        self._run(lambda: side_by_side(one, range(len(request.leases))))
+        def work() -> None:
+            named = list(request.leases)
+            side_by_side(lambda position: one(named[position], position), range(len(named)))
+            known = {(lease.namespace, lease.name) for lease in named}
+            namespaces = {self.settings.lease_namespace, *(lease.namespace for lease in named)}
+            others = [
+                lease
+                for namespace in sorted(namespaces)
+                for lease in self.leases.labelled(request.holder, namespace)
+                if (lease.namespace, lease.name) not in known
+            ]
+            side_by_side(
+                lambda lease: self.leases.release(
+                    ops.ReleaseLeasesInput(holder=request.holder, leases=[lease])
+                ),
+                others,
+            )
+
+        self._run(work)
 
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:

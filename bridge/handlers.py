@@ -2,7 +2,7 @@
 
 * created, or found at start (``resume``) → make sure the workflow runs;
 * deleted → cancel the workflow and hold the finalizer until it has closed, then
-  delete its snapshots (``bridge.snapshots``);
+  release the leases it still holds and delete its snapshots (``bridge.snapshots``);
 * every watch event → metrics.
 
 kopf adds the finalizer ``backup.janus.io/finalizer`` before any other handler
@@ -27,9 +27,9 @@ from bridge import installations, status
 from bridge.installations import INSTALLATION_LABEL, Directory
 from bridge.observe import Observer, parse_status
 from bridge.runs import Runs, ref_of
-from bridge.snapshots import delete_snapshots
+from bridge.snapshots import delete_snapshots, release_leases
 from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
-from janus.operations import TRANSACTION_UID_LABEL
+from janus.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
 from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
 
 FINALIZER = installations.finalizer(DEFAULT_INSTALLATION)
@@ -106,7 +106,32 @@ class Handlers:
                     delay=self.settings.rollback_poll_seconds,
                 )
             logger.info("workflow %s has closed; releasing the finalizer", ref.workflow_id())
+        await self._release_leases(body, ref, retry, logger)
         await self._delete_snapshots(body, ref, retry)
+
+    async def _release_leases(
+        self, body: kopf.Body, ref: TransactionRef, retry: int, logger: kopf.Logger
+    ) -> None:
+        """The leases go with the Transaction: a workflow the bridge terminated, or one
+        whose worker died before reporting what it took, never released them. A bridge
+        without the rights says so and lets the Transaction go (they expire)."""
+        namespace = self.settings.snapshot_namespace
+        try:
+            released = await release_leases(self.runs.api, namespace, ref.uid)
+        except ApiException as err:
+            if err.status != 403:
+                raise self._retry(
+                    body, retry, "LeaseCleanupFailed", f"cannot release leases: {err}"
+                ) from err
+            kopf.warn(
+                body,
+                reason="LeasesLeft",
+                message=f"leases left in {namespace} (label {HOLDER_UID_LABEL}={ref.uid}) "
+                "until they expire: the bridge may not delete them",
+            )
+            return
+        if released:
+            logger.info("released leases left by %s: %s", ref.workflow_id(), ", ".join(released))
 
     async def _delete_snapshots(self, body: kopf.Body, ref: TransactionRef, retry: int) -> None:
         """The snapshots go with the Transaction; a bridge without the rights to delete

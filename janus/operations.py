@@ -33,6 +33,10 @@ CHANGE_MARKER = "backup.janus.io/change"
 #: The label on every snapshot shard: the uid of the Transaction it belongs to.
 TRANSACTION_UID_LABEL = "backup.janus.io/transaction-uid"
 
+#: The uid of the transaction holding a Lease, so the workers and the bridge can
+#: find every lease of a transaction without knowing its targets.
+HOLDER_UID_LABEL = "backup.janus.io/holder-uid"
+
 #: How long one attempt of an activity that writes targets (apply, undo) may send
 #: requests, from its start. Past it the attempt stops (a new one continues), so a
 #: timed-out attempt cannot write much later than it started: the workflow waits

@@ -573,8 +573,12 @@ class TransactionWorkflow:
 
     async def _release_leases(self) -> None:
         """Release every lease. Should that keep failing, the leases are left to expire
-        (their duration without renewal): the transaction still ends."""
-        if not self._targets:
+        (their duration without renewal): the transaction still ends.
+
+        Since 0.2 a run that resolved no targets (cancelled or failed first) releases
+        too: after a reset, an earlier run may have taken leases under the same
+        holder, and the activity finds those by their label."""
+        if not self._targets and not workflow.patched("release-unresolved-leases"):
             return
         try:
             await workflow.execute_local_activity(

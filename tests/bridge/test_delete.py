@@ -8,6 +8,7 @@ nothing remains: no created ConfigMap, no Lease, no snapshot, no finalizer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -125,3 +126,44 @@ async def test_delete_before_any_worker_ran_it_lets_go_at_once(
     runs = await workflows_of(temporal_client, namespace, "idle")
     assert [r.status for r in runs] == [WorkflowExecutionStatus.TERMINATED]
     assert kubectl("-n", namespace, "get", "cm", "never-made", check=False).returncode != 0
+
+
+def leases_held_by(api: ApiClient, uid: str) -> list[str]:
+    """What ``kubectl get leases -n janus-system`` shows held by the Transaction ``uid``."""
+    leases = k8s.CoordinationV1Api(api).list_namespaced_lease(SYSTEM_NAMESPACE).items
+    return [
+        str(lease.metadata and lease.metadata.name)
+        for lease in leases
+        if ((lease.spec and lease.spec.holder_identity) or "").endswith(f"/{uid}")
+    ]
+
+
+async def test_delete_after_worker_died_holding_leases_releases_them(
+    janus: Janus, namespace: str, kube_api: ApiClient, temporal_client: Client
+) -> None:
+    """The worker takes the first lease in its first workflow task (a local activity)
+    and is SIGKILLed before that task completes, so no history records the lease.
+    The Transaction is deleted while no worker runs; the next worker sees the cancel
+    before it resolves any target. The lease still goes with the Transaction."""
+    crashing = janus.worker(env={"JANUS_CRASH_AT": "acquire:0:after@leaky"})
+    janus.bridge()
+    manifest = config_map_transaction("leaky", "leaky-0", "leaky-1")
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    uid = kubectl("-n", namespace, "get", "txn", "leaky", "-o", "jsonpath={.metadata.uid}").stdout
+    deadline = time.monotonic() + 60
+    while crashing.alive:
+        assert time.monotonic() < deadline, "the worker never reached its crash point"
+        await asyncio.sleep(0.1)
+    held_before = leases_held_by(kube_api, uid)
+
+    kubectl("-n", namespace, "delete", "txn", "leaky", "--wait=false")
+    janus.worker()
+    kubectl("-n", namespace, "wait", "--for=delete", "txn/leaky", "--timeout=90s")
+
+    assert len(held_before) == 1, held_before
+    runs = await workflows_of(temporal_client, namespace, "leaky")
+    assert [r.status for r in runs] == [WorkflowExecutionStatus.CANCELED]
+    assert leases_held_by(kube_api, uid) == []
+    shown = kubectl("-n", SYSTEM_NAMESPACE, "get", "leases", "-o", "name").stdout
+    assert held_before[0] not in shown, shown
+    assert kubectl("-n", namespace, "get", "cm", "leaky-0", check=False).returncode != 0
