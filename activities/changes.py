@@ -530,6 +530,17 @@ def _modified_by_others(
     )
 
 
+def applied_by_earlier_run(
+    access: TargetAccess, ref: TransactionRef, current: dict[str, Any] | None
+) -> bool:
+    """Whether this change of this Transaction already landed on the target: a reset
+    run (same uid) finds its own marker there, or for a Delete the object gone after
+    our deletion note. Its snapshot is then the one the earlier run stored."""
+    if access.target.change_type == ChangeType.DELETE:
+        return current is None and deletion_noted(access, ref)
+    return marker_of(current) == marker_for(ref, access.target.index)
+
+
 def refuse_written_by(
     ref: TransactionRef, target: ResolvedTarget, current: dict[str, Any] | None
 ) -> None:

@@ -41,11 +41,11 @@ from activities.content import TransactionContent
 from activities.keys import FingerprintKey
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
-from activities.snapshots import SnapshotStore
+from activities.snapshots import Earlier, SnapshotStore
 from janus import operations as ops
 from janus.config import Fault, FaultOperation, FaultPoint, WorkerSettings
-from janus.errors import InjectedFault, JanusError, about_change
-from janus.models import TransactionRef
+from janus.errors import InjectedFault, JanusError, SnapshotLost, about_change
+from janus.models import ChangeType, TransactionRef
 from janus.timeouts import writes_until
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ class TransactionActivities:
 
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
-        def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> dict[str, Any] | None:
+        def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> Earlier:
             target, content = step
             with about_change(target.index):
                 self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
@@ -179,27 +179,49 @@ class TransactionActivities:
                     self.cluster, request.identity, target, content, key=self.key.get()
                 )
                 current = access.read()
+                if changes.applied_by_earlier_run(access, request.ref, current):
+                    return self._earlier_snapshot(request.ref, target)
                 changes.refuse_written_by(request.ref, target, current)
                 changes.verify_and_dry_run(access, current)
-            return current
+            return Earlier(obj=current, managers=ownership.signatures(current))
 
         def work() -> ops.SnapshotResult:
             contents = TransactionContent(self.cluster, request.ref)
             steps = [(t, contents.of(t)) for t in request.targets]
-            currents = side_by_side(look, steps)
+            looks = side_by_side(look, steps)
             states = [
-                (t.index, is_secret(t), current)
-                for t, current in zip(request.targets, currents, strict=True)
+                (t.index, is_secret(t), seen.obj)
+                for t, seen in zip(request.targets, looks, strict=True)
             ]
-            saved = self.snapshots.save(request.ref, states, self.key.get())
+            managers = {
+                t.index: seen.managers for t, seen in zip(request.targets, looks, strict=True)
+            }
+            saved = self.snapshots.save(request.ref, states, self.key.get(), managers)
             result = ops.SnapshotResult(snapshots=saved)
-            for snap, current in zip(result.snapshots, currents, strict=True):
-                snap.managers = ownership.signatures(current)
+            for snap, seen in zip(result.snapshots, looks, strict=True):
+                snap.managers = seen.managers
             for target in request.targets:
                 self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
             return result
 
         return self._run(work)
+
+    def _earlier_snapshot(self, ref: TransactionRef, target: ops.ResolvedTarget) -> Earlier:
+        """The snapshot of a change an earlier run of this Transaction applied (a reset).
+
+        Never the target as it is now (our own write): a Create's target was absent
+        (its create succeeded), the others' state is the one the earlier run stored."""
+        if target.change_type == ChangeType.CREATE:
+            return Earlier(obj=None, managers={})
+        earlier = self.snapshots.earlier(ref, target.index, is_secret(target))
+        if earlier is None:
+            raise SnapshotLost(
+                f"{target.describe()} already carries this transaction's change (the "
+                "workflow was started again, e.g. by a reset), and the snapshot taken "
+                "before it is gone; the state to restore is unknown, so the change is "
+                "left as it is"
+            )
+        return earlier
 
     @activity.defn(name=ops.APPLY_CHANGES)
     def apply_changes(self, request: ops.ApplyInput) -> ops.ApplyBatchResult:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client as k8s
@@ -50,6 +51,19 @@ def labels_of(ref: TransactionRef) -> dict[str, str]:
     }
 
 
+#: The key beside ``<index>.json`` holding the snapshot's other managers' signatures.
+MANAGERS_SUFFIX = ".managers.json"
+
+
+@dataclass
+class Earlier:
+    """A target's state before the transaction (None: absent), with the other managers'
+    signatures taken then (None when stored without them: only the fingerprint tells)."""
+
+    obj: dict[str, Any] | None
+    managers: dict[str, str] | None
+
+
 class SnapshotStore:
     def __init__(self, cluster: Cluster, namespace: str) -> None:
         self.cluster = cluster
@@ -61,15 +75,25 @@ class SnapshotStore:
         ref: TransactionRef,
         states: list[tuple[int, bool, dict[str, Any] | None]],
         key: bytes,
+        managers: dict[int, dict[str, str] | None] | None = None,
     ) -> list[Snapshot]:
-        """Store ``(index, is_secret, object or None)`` states; return their references."""
+        """Store ``(index, is_secret, object or None)`` states; return their references.
+
+        Each state's other managers' signatures (``managers``) go beside it in the
+        shard: a run started again by a reset finds them there (``earlier``)."""
         snapshots: dict[int, Snapshot] = {}
+        signed = managers or {}
         for kind in SnapshotStoreKind:
             secret = kind == SnapshotStoreKind.SECRET
             present = [(i, o) for i, s, o in states if o is not None and s == secret]
             for shard in _shards(present):
                 name = f"janus-snap-{ref.uid}-{shard[0][0]}" + ("-secret" if secret else "")
                 data = {f"{index}.json": text for index, text in shard}
+                for index, _text in shard:
+                    if signed.get(index) is not None:
+                        data[f"{index}{MANAGERS_SUFFIX}"] = json.dumps(
+                            signed[index], sort_keys=True
+                        )
                 self._write(ref, kind, name, data)
                 for index, _text in shard:
                     snapshots[index] = Snapshot(
@@ -89,6 +113,41 @@ class SnapshotStore:
                 snap.resource_version, snap.uid = meta["resourceVersion"], meta["uid"]
                 snap.fingerprint = fingerprint(obj, key)
         return [snapshots[i] for i, _s, _o in states]
+
+    def earlier(self, ref: TransactionRef, index: int, secret: bool) -> Earlier | None:
+        """The state an earlier run of this Transaction stored for change ``index``.
+
+        A reset (``temporal workflow reset``) starts the same Transaction again, same
+        uid, after its changes may have been applied: the state to restore is the one
+        the first run stored, still here unless the Transaction was deleted. Shards
+        are found by the uid label; when several hold the index (a later run packed
+        them differently), the one written last (highest resourceVersion) wins."""
+        selector = f"{TRANSACTION_UID_LABEL}={ref.uid}"
+        where = f"snapshots of transaction {ref.uid} in {self.namespace}"
+        found: list[tuple[int, dict[str, str]]] = []
+        with api_errors(where, rejected=JanusError):
+            if secret:
+                listed: Any = self.cluster.core.list_namespaced_secret(
+                    self.namespace, label_selector=selector
+                )
+            else:
+                listed = self.cluster.core.list_namespaced_config_map(
+                    self.namespace, label_selector=selector
+                )
+        for item in listed.items:
+            data = dict(item.data or {})
+            if secret:
+                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            if f"{index}.json" in data:
+                found.append((int(item.metadata.resource_version or 0), data))
+        if not found:
+            return None
+        _rv, data = max(found, key=lambda entry: entry[0])
+        signed = data.get(f"{index}{MANAGERS_SUFFIX}")
+        return Earlier(
+            obj=json.loads(data[f"{index}.json"]),
+            managers=json.loads(signed) if signed is not None else None,
+        )
 
     def load(self, ref: TransactionRef, snapshot: Snapshot) -> dict[str, Any]:
         """The stored object of a snapshot of an existing target."""

@@ -40,6 +40,13 @@ class TargetConflict(JanusError):
     reason = "Conflict"
 
 
+class SnapshotLost(JanusError):
+    """A change already applied by an earlier run, whose snapshot is gone: the state
+    to restore is unknown, so the transaction ends Failed naming the target."""
+
+    reason = "SnapshotLost"
+
+
 class LeaseLost(JanusError):
     """A lease we held is now held by another transaction (fencing)."""
 

@@ -127,6 +127,12 @@ def failing_index(err: BaseException) -> int | None:
     return None
 
 
+def failure_type(err: BaseException) -> str | None:
+    """The innermost application error's type (a ``JanusError`` class name), if any."""
+    inner = _innermost(err)
+    return inner.type if isinstance(inner, ApplicationError) else None
+
+
 def failure_text(err: BaseException) -> str:
     """The innermost application message: what the API server or our check said."""
     err = _innermost(err)

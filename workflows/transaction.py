@@ -32,7 +32,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from janus import operations as ops
     from janus import search_attributes
-    from janus.errors import LeaseLost, LockTimeout
+    from janus.errors import LeaseLost, LockTimeout, SnapshotLost
     from janus.models import (
         Phase,
         TransactionInput,
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         UNDO,
         failing_index,
         failure_text,
+        failure_type,
         is_cancellation,
         lease_duration,
         progress_every,
@@ -369,12 +370,19 @@ class TransactionWorkflow:
         await self._outwait_late_writes()
         blocked = await self._run_undos()
         await self._release_leases()
+        # A change an earlier run applied whose snapshot is gone (a reset after the
+        # Transaction's snapshots went) cannot be restored: Failed, naming it.
+        lost = failure_type(err) == SnapshotLost.__name__ and workflow.patched(
+            "snapshot-lost-fails"
+        )
         if blocked:
             if workflow.patched("status-fits-object"):
                 message = rollback_incomplete(blocked)
             else:
                 message = f"Rollback incomplete: {'; '.join(blocked)}"
             await self._enter(Phase.FAILED, message, warning=True)
+        elif lost:
+            await self._enter(Phase.FAILED, f"Not rolled back: {reason}", warning=True)
         else:
             undone = self.book.status.summary.rolled_back
             await self._enter(
