@@ -15,8 +15,9 @@ API hiccup is a ``kopf.TemporaryError`` retried after ``retry_seconds``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -31,6 +32,8 @@ from bridge.snapshots import delete_snapshots, release_leases
 from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
 from janus.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
 from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
+
+T = TypeVar("T")
 
 FINALIZER = installations.finalizer(DEFAULT_INSTALLATION)
 """The default installation's finalizer (another installation's: ``installations.finalizer``)."""
@@ -113,42 +116,57 @@ class Handlers:
         self, body: kopf.Body, ref: TransactionRef, retry: int, logger: kopf.Logger
     ) -> None:
         """The leases go with the Transaction: a workflow the bridge terminated, or one
-        whose worker died before reporting what it took, never released them. A bridge
-        without the rights says so and lets the Transaction go (they expire)."""
+        whose worker died before reporting what it took, never released them."""
         namespace = self.settings.snapshot_namespace
-        try:
-            released = await release_leases(self.runs.api, namespace, ref.uid)
-        except ApiException as err:
-            if err.status != 403:
-                raise self._retry(
-                    body, retry, "LeaseCleanupFailed", f"cannot release leases: {err}"
-                ) from err
-            kopf.warn(
-                body,
-                reason="LeasesLeft",
-                message=f"leases left in {namespace} (label {HOLDER_UID_LABEL}={ref.uid}) "
+        released = await self._clean_up(
+            body,
+            retry,
+            release_leases(self.runs.api, namespace, ref.uid),
+            failed=("LeaseCleanupFailed", "cannot release leases"),
+            left=(
+                "LeasesLeft",
+                f"leases left in {namespace} (label {HOLDER_UID_LABEL}={ref.uid}) "
                 "until they expire: the bridge may not delete them",
-            )
-            return
+            ),
+        )
         if released:
             logger.info("released leases left by %s: %s", ref.workflow_id(), ", ".join(released))
 
     async def _delete_snapshots(self, body: kopf.Body, ref: TransactionRef, retry: int) -> None:
-        """The snapshots go with the Transaction; a bridge without the rights to delete
-        them says so once and lets the Transaction go anyway (never stuck on them)."""
+        """The snapshots go with the Transaction."""
+        namespace = self.settings.snapshot_namespace
+        await self._clean_up(
+            body,
+            retry,
+            delete_snapshots(self.runs.api, namespace, ref.uid),
+            failed=("SnapshotCleanupFailed", "cannot delete snapshots"),
+            left=(
+                "SnapshotsLeft",
+                f"snapshots left in {namespace} (label "
+                f"{TRANSACTION_UID_LABEL}={ref.uid}): the bridge may not delete them",
+            ),
+        )
+
+    async def _clean_up(
+        self,
+        body: kopf.Body,
+        retry: int,
+        work: Coroutine[Any, Any, T],
+        *,
+        failed: tuple[str, str],
+        left: tuple[str, str],
+    ) -> T | None:
+        """Run one cleanup of a deleted Transaction. A failure is retried; a bridge
+        without the rights says so and lets the Transaction go (never stuck on it)."""
         try:
-            await delete_snapshots(self.runs.api, self.settings.snapshot_namespace, ref.uid)
+            return await work
         except ApiException as err:
             if err.status != 403:
-                raise self._retry(
-                    body, retry, "SnapshotCleanupFailed", f"cannot delete snapshots: {err}"
-                ) from err
-            kopf.warn(
-                body,
-                reason="SnapshotsLeft",
-                message=f"snapshots left in {self.settings.snapshot_namespace} (label "
-                f"{TRANSACTION_UID_LABEL}={ref.uid}): the bridge may not delete them",
-            )
+                reason, text = failed
+                raise self._retry(body, retry, reason, f"{text}: {err}") from err
+            reason, message = left
+            kopf.warn(body, reason=reason, message=message)
+            return None
 
     def _retry(self, body: kopf.Body, retry: int, reason: str, text: str) -> kopf.TemporaryError:
         """A retry, reported on the Transaction at once and then about once a minute."""
