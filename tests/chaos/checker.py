@@ -8,8 +8,11 @@ by ``system:serviceaccount:<ns>:<txn's account>`` is that transaction's, and a
 write by anyone else is a *foreign* write. The invariants:
 
 ``committed``
-    every change's effect was in place at the commit point (the first status
-    write reporting Committed), and stayed ours up to it.
+    every change's effect was in place at the commit point, where the workflow
+    decided to commit: after its last target write, at its first lease release
+    (it releases before it reports Committed, and a crash in between can let
+    another transaction change the targets first), or at the first status write
+    reporting Committed if it released none before.
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
@@ -233,6 +236,28 @@ class History:
                 points[phase] = w.seq
         return points
 
+    def commit_point(self, txn: TxnRecord) -> int | None:
+        """Where the transaction decided to commit: the first release of a lease it
+        held after its last target write, else its first status write saying Committed."""
+        reported = self.phase_points(txn).get("Committed")
+        if reported is None:
+            return None
+        last = max(
+            (w.seq for c in txn.changes for w in self.own(txn, c.target) if w.seq < reported),
+            default=-1,
+        )
+        releases = [
+            w.seq
+            for name in {c.target.lease for c in txn.changes}
+            for w in self.leases.get(name, [])
+            if w.verb == "delete" and last < w.seq < reported and self._held_by(txn, name, w.seq)
+        ]
+        return min(releases, default=reported)
+
+    def _held_by(self, txn: TxnRecord, lease: str, seq: int) -> bool:
+        held = self.lease_state(lease, seq)
+        return held is not None and _holder(held) == txn.holder
+
     def final_point(self, txn: TxnRecord) -> int | None:
         """Where the final phase was last entered (a retry goes Failed -> ... -> RolledBack)."""
         entered: int | None = None
@@ -293,7 +318,7 @@ def check(trial: TrialRecord, writes: Iterable[Write]) -> Verdict:
 
 def check_committed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
     verdict.count("committed")
-    commit = history.phase_points(txn).get("Committed")
+    commit = history.commit_point(txn)
     if commit is None:
         verdict.fail("committed", txn.name, "Committed, but no status write says so in the audit")
         return

@@ -516,3 +516,58 @@ def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
         .writes
     )
     only(check(trial(a), writes), "rolled-back")
+
+
+# -- the commit point: where the workflow decided, before it released its leases -----
+
+
+def deleting(name: str, phase: str) -> TxnRecord:
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        phase=phase,
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+    )
+
+
+def test_a_change_another_transaction_deleted_after_our_release_was_committed() -> None:
+    # seed 7 trial 4: a crash after the release; before the status said Committed,
+    # another transaction took the lease and deleted the target
+    a, b = txn("a", "Committed"), deleting("b", "Committed")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .lease(a, verb="delete")
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(None, user=b.user, verb="delete")
+        .lease(b, verb="delete")
+        .phase(b, "Committed")
+        .phase(a, "Committed")
+        .writes
+    )
+    assert check(trial(a, b), writes).violations == []
+
+
+def test_committed_fails_when_another_transaction_took_the_lease_before_the_commit() -> None:
+    # our lease lapsed and was taken over before we released it: no decision to
+    # commit while we held it, and by the status write our change is gone
+    a, b = txn("a", "Committed"), deleting("b", "Committed")
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .lease(a, verb="update", holder=b.holder)
+        .snapshot(b, cm("2", 12))
+        .write(None, user=b.user, verb="delete")
+        .lease(b, verb="delete")
+        .phase(b, "Committed")
+        .phase(a, "Committed")
+        .writes
+    )
+    only(check(trial(a, b), writes), "committed")
