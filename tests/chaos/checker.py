@@ -289,6 +289,11 @@ def _rv(w: Write) -> int | None:
     return int(rv) if rv and w.verb != "delete" else None
 
 
+def _uid(obj: dict[str, Any]) -> str | None:
+    uid = (obj.get("metadata") or {}).get("uid")
+    return uid if isinstance(uid, str) else None
+
+
 def _expiry(w: Write) -> datetime | None:
     spec = (w.response or {}).get("spec") or {}
     stamp = spec.get("renewTime") or spec.get("acquireTime")
@@ -356,7 +361,9 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
 
 
 def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place."""
+    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place:
+    they deleted the object, replaced it with one of their own (another uid), or
+    changed every path we changed."""
     until = end if end is not None else len(history.writes) + 1_000_000
     if not any(ours.seq < f.seq < until for f in history.foreign(target)):
         return False
@@ -364,6 +371,8 @@ def _superseded(history: History, target: TargetRef, ours: Write, end: int | Non
     written = ours.effect()[1]
     if written is None or now is None:
         return (written is None) != (now is None)
+    if None not in (_uid(now), _uid(written)) and _uid(now) != _uid(written):
+        return True  # deleted and made anew by another: not the object we wrote
     before, after, current = (
         _leaves(history.state_at(target, ours.seq)),
         _leaves(written),

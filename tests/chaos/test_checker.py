@@ -133,13 +133,13 @@ def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
     )
 
 
-def trial(*txns: TxnRecord, **extra: Any) -> TrialRecord:
+def trial(*txns: TxnRecord, absent: bool = False, **extra: Any) -> TrialRecord:
     return TrialRecord(
         seed=1,
         trial=0,
         namespace=NS,
         targets=[CM],
-        initial={CM.key: cm("1", 10)},
+        initial={CM.key: None if absent else cm("1", 10)},
         txns=list(txns),
         **extra,
     )
@@ -571,3 +571,43 @@ def test_committed_fails_when_another_transaction_took_the_lease_before_the_comm
         .writes
     )
     only(check(trial(a, b), writes), "committed")
+
+
+# -- a Create, then another writer's delete and re-create ----------------------------
+
+
+def creating(name: str, phase: str) -> TxnRecord:
+    content = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "2"}}
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        phase=phase,
+        changes=[ChangeRecord(index=0, target=CM, type="Create", content=content)],
+    )
+
+
+def created_then_rewritten(a: TxnRecord, *, recreated: bool) -> list[Write]:
+    """Our Create; another writer deletes it and makes its own (another uid), or
+    edits ours in place; the rollback finds nothing of ours and writes nothing."""
+    marker = {"annotations": {"backup.janus.io/change": f"{a.uid}/0"}}
+    trace = Trace().lease(a).write(cm("2", 12, uid="ours", **marker), user=a.user, verb="create")
+    if recreated:
+        trace.write(None, user="janus-tester", verb="delete")
+        trace.write(cm("9", 14, uid="theirs"), user="janus-tester", verb="create")
+    else:
+        trace.write(cm("9", 14, uid="ours", **marker), user="janus-tester")
+    return trace.phase(a, "RolledBack").lease(a, verb="delete").writes
+
+
+def test_an_object_someone_else_re_created_after_our_create_is_not_left_behind() -> None:
+    # seed 7 trial 69: the new object's paths (it exists, no labels, no finalizers)
+    # matched what our Create had set, and were read as ours still in place
+    a = creating("a", "RolledBack")
+    assert check(trial(a, absent=True), created_then_rewritten(a, recreated=True)).violations == []
+
+
+def test_rolled_back_fails_when_our_created_object_stays_though_edited_by_another() -> None:
+    a = creating("a", "RolledBack")  # the same object (our uid): a rollback must not claim it
+    only(check(trial(a, absent=True), created_then_rewritten(a, recreated=False)), "rolled-back")
