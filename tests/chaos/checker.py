@@ -145,7 +145,9 @@ class History:
         keys = {t.key for t in trial.targets}
         self.by_target: dict[str, list[Write]] = {k: [] for k in keys}
         self.leases: dict[str, list[Write]] = {}
-        self.status: dict[str, list[Write]] = {}
+        #: by (namespace, name): an earlier trial's workflows may still be writing the
+        #: status of its own t0, t1, ... in another namespace
+        self.status: dict[tuple[str, str], list[Write]] = {}
         self.shards: dict[str, list[Write]] = {}
         lease_names = {t.lease for t in trial.targets}
         for w in self.writes:
@@ -154,7 +156,7 @@ class History:
             elif (w.group, w.resource) == LEASES and w.name in lease_names and w.succeeded:
                 self.leases.setdefault(w.name, []).append(w)
             elif w.resource == "transactions" and w.subresource == "status" and w.succeeded:
-                self.status.setdefault(w.name, []).append(w)
+                self.status.setdefault((w.namespace, w.name), []).append(w)
             elif w.resource in ("configmaps", "secrets") and w.succeeded and w.verb != "delete":
                 request = w.request if isinstance(w.request, dict) else {}
                 uid = ((request.get("metadata") or {}).get("labels") or {}).get(SNAPSHOT_LABEL)
@@ -228,7 +230,7 @@ class History:
     def phase_points(self, txn: TxnRecord) -> dict[str, int]:
         """The first status write reporting each phase (of the transaction's final run)."""
         points: dict[str, int] = {}
-        for w in self.status.get(txn.name, []):
+        for w in self.status.get((txn.namespace, txn.name), []):
             if ((w.response or {}).get("metadata") or {}).get("uid") not in (None, txn.uid):
                 continue
             phase = ((w.response or {}).get("status") or {}).get("phase")
@@ -262,7 +264,7 @@ class History:
         """Where the final phase was last entered (a retry goes Failed -> ... -> RolledBack)."""
         entered: int | None = None
         last: str | None = None
-        for w in self.status.get(txn.name, []):
+        for w in self.status.get((txn.namespace, txn.name), []):
             phase = ((w.response or {}).get("status") or {}).get("phase")
             if phase != last:
                 last, entered = phase, w.seq

@@ -108,7 +108,7 @@ class Trace:
     def write(self, obj: dict[str, Any] | None, *, user: str, verb: str = "patch") -> Trace:
         return self.add("configmaps", "cm", verb, user=user, response=obj)
 
-    def phase(self, txn: TxnRecord, phase: str) -> Trace:
+    def phase(self, txn: TxnRecord, phase: str, *, namespace: str = NS) -> Trace:
         body = {"metadata": {"name": txn.name, "uid": txn.uid}, "status": {"phase": phase}}
         return self.add(
             "transactions",
@@ -117,6 +117,7 @@ class Trace:
             group="backup.janus.io",
             response=body,
             subresource="status",
+            namespace=namespace,
         )
 
 
@@ -611,3 +612,25 @@ def test_an_object_someone_else_re_created_after_our_create_is_not_left_behind()
 def test_rolled_back_fails_when_our_created_object_stays_though_edited_by_another() -> None:
     a = creating("a", "RolledBack")  # the same object (our uid): a rollback must not claim it
     only(check(trial(a, absent=True), created_then_rewritten(a, recreated=False)), "rolled-back")
+
+
+# -- an earlier trial's workflows, still running, write their own t0's status -------------
+
+
+def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
+    # seed 7 trial 4 replayed beside an interrupted run's workflows: their "a" said
+    # Committed (another namespace, another uid) before ours wrote a target
+    a = txn("a", "Committed")
+    earlier = TxnRecord(**{**a.model_dump(), "namespace": "trial-before", "uid": "uid-old"})
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .phase(earlier, "Committed", namespace=earlier.namespace)
+        .write(cm("2", 12), user=a.user)
+        .lease(a, verb="delete")
+        .phase(a, "Committed")
+    )
+    assert check(trial(a), writes.writes).violations == []
+    writes.write(cm("2", 13), user=a.user)  # ours, after our own terminal status
+    only(check(trial(a), writes.writes), "fencing")
