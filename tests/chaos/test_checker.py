@@ -522,71 +522,55 @@ def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
 # -- the commit point: where the workflow decided, before it released its leases -----
 
 
-def deleting(name: str, phase: str) -> TxnRecord:
+def one_change(
+    name: str, phase: str, type: str, content: dict[str, Any] | None = None
+) -> TxnRecord:
     return TxnRecord(
         name=name,
         namespace=NS,
         uid=f"uid-{name}",
         service_account=f"sa-{name}",
         phase=phase,
-        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+        changes=[ChangeRecord(index=0, target=CM, type=type, content=content)],
+    )
+
+
+def deleted_by_the_next(a: TxnRecord, b: TxnRecord, *, released: bool) -> list[Write]:
+    """a patches; b takes the lease (a released it, or it lapsed and b took it over)
+    and deletes the target; both report Committed, a last."""
+    trace = Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    if released:
+        trace.lease(a, verb="delete").lease(b)
+    else:
+        trace.lease(a, verb="update", holder=b.holder)
+    return (
+        trace.snapshot(b, cm("2", 12))
+        .write(None, user=b.user, verb="delete")
+        .lease(b, verb="delete")
+        .phase(b, "Committed")
+        .phase(a, "Committed")
+        .writes
     )
 
 
 def test_a_change_another_transaction_deleted_after_our_release_was_committed() -> None:
     # seed 7 trial 4: a crash after the release; before the status said Committed,
     # another transaction took the lease and deleted the target
-    a, b = txn("a", "Committed"), deleting("b", "Committed")
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .lease(a, verb="delete")
-        .lease(b)
-        .snapshot(b, cm("2", 12))
-        .write(None, user=b.user, verb="delete")
-        .lease(b, verb="delete")
-        .phase(b, "Committed")
-        .phase(a, "Committed")
-        .writes
-    )
-    assert check(trial(a, b), writes).violations == []
+    a, b = txn("a", "Committed"), one_change("b", "Committed", "Delete")
+    assert check(trial(a, b), deleted_by_the_next(a, b, released=True)).violations == []
 
 
 def test_committed_fails_when_another_transaction_took_the_lease_before_the_commit() -> None:
     # our lease lapsed and was taken over before we released it: no decision to
     # commit while we held it, and by the status write our change is gone
-    a, b = txn("a", "Committed"), deleting("b", "Committed")
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .lease(a, verb="update", holder=b.holder)
-        .snapshot(b, cm("2", 12))
-        .write(None, user=b.user, verb="delete")
-        .lease(b, verb="delete")
-        .phase(b, "Committed")
-        .phase(a, "Committed")
-        .writes
-    )
-    only(check(trial(a, b), writes), "committed")
+    a, b = txn("a", "Committed"), one_change("b", "Committed", "Delete")
+    only(check(trial(a, b), deleted_by_the_next(a, b, released=False)), "committed")
 
 
 # -- a Create, then another writer's delete and re-create ----------------------------
 
 
-def creating(name: str, phase: str) -> TxnRecord:
-    content = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "2"}}
-    return TxnRecord(
-        name=name,
-        namespace=NS,
-        uid=f"uid-{name}",
-        service_account=f"sa-{name}",
-        phase=phase,
-        changes=[ChangeRecord(index=0, target=CM, type="Create", content=content)],
-    )
+CREATED = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "2"}}
 
 
 def created_then_rewritten(a: TxnRecord, *, recreated: bool) -> list[Write]:
@@ -605,12 +589,13 @@ def created_then_rewritten(a: TxnRecord, *, recreated: bool) -> list[Write]:
 def test_an_object_someone_else_re_created_after_our_create_is_not_left_behind() -> None:
     # seed 7 trial 69: the new object's paths (it exists, no labels, no finalizers)
     # matched what our Create had set, and were read as ours still in place
-    a = creating("a", "RolledBack")
+    a = one_change("a", "RolledBack", "Create", CREATED)
     assert check(trial(a, absent=True), created_then_rewritten(a, recreated=True)).violations == []
 
 
 def test_rolled_back_fails_when_our_created_object_stays_though_edited_by_another() -> None:
-    a = creating("a", "RolledBack")  # the same object (our uid): a rollback must not claim it
+    # the same object (our uid), edited: a rollback must not claim it is gone
+    a = one_change("a", "RolledBack", "Create", CREATED)
     only(check(trial(a, absent=True), created_then_rewritten(a, recreated=False)), "rolled-back")
 
 
