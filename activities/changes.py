@@ -98,6 +98,8 @@ class TargetAccess:
         self.content = content
         #: Called before every undo write: raises when the target's lease is not ours.
         self.fence: Callable[[], None] = lambda: None
+        #: The target as its snapshot stored it (None: unknown, or it was absent).
+        self.stored: Callable[[], dict[str, Any] | None] = lambda: None
         self.secret = is_secret(target)
         if self.secret:
             redact.remember_content(content)
@@ -235,6 +237,8 @@ def _apply_after_reading(
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = action_body(target, access.content, marker, rv)
+    if target.change_type == ChangeType.UPDATE and body is not None and current is not None:
+        body = keeping_finalizers_added(body, current, access.stored)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
             written = access.write(body, rv=rv, uid=snap.uid)
@@ -243,6 +247,28 @@ def _apply_after_reading(
             raise
         return _settle_conflict(access, target, marker, err)
     return _result(written, access.key)
+
+
+def keeping_finalizers_added(
+    body: dict[str, Any], current: dict[str, Any], stored: Callable[[], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """An Update replaces the whole object, but not finalizers others added since the snapshot.
+
+    A write of nothing but finalizers is a controller's bookkeeping, not a change
+    to refuse (``_check_unchanged`` lets it through, as a rollback does); dropping
+    the finalizer would let an object go that its controller still guards. The
+    content's own finalizers are what the user asked for; those the snapshot
+    already had are the user's to keep or drop, as the content says."""
+    meta = body["metadata"]
+    wanted = list(meta.get("finalizers") or [])
+    extra = [f for f in current["metadata"].get("finalizers") or [] if f not in wanted]
+    if not extra:
+        return body
+    before = ((stored() or {}).get("metadata") or {}).get("finalizers") or []
+    added = [f for f in extra if f not in before]
+    if added:
+        meta["finalizers"] = wanted + added
+    return body
 
 
 def _result(
