@@ -1,0 +1,106 @@
+"""The import contracts (``.importlinter``) bite: a planted import breaks the one it should.
+
+Each case copies the packages to a temporary directory, adds one import that
+crosses a line, and runs ``lint-imports`` there; the untouched copy passes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("janus", "workflows", "activities", "bridge")
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _copy_tree(to: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, to / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / ".importlinter", to / ".importlinter")
+    return to
+
+
+def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    # The copy comes first on the path, before the editable install of the checkout.
+    env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _plant(tree: Path, module: str, statement: str) -> None:
+    with (tree / module).open("a") as source:
+        source.write(f"\n{statement}  # planted by tests/unit/test_layers.py\n")
+
+
+def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
+    done = _lint_imports(_copy_tree(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "statement", "broken", "chain"),
+    [
+        (
+            "workflows/status.py",
+            "import kubernetes",
+            "workflows/ is deterministic saga code: no client, no I/O library",
+            "workflows.status -> kubernetes",
+        ),
+        (
+            "workflows/policies.py",
+            "import janus.clients.kubernetes",
+            "workflows/ is deterministic saga code: no client, no I/O library",
+            "workflows.policies -> janus.clients.kubernetes",
+        ),
+        (
+            "bridge/status.py",
+            "import activities.leases",
+            "the bridge never touches targets: it does not import activities/",
+            "bridge.status -> activities.leases",
+        ),
+        (
+            "janus/contract/models.py",
+            "import janus.runtime.health",
+            "layers: cli > runtime | dev > bridge | activities | workflows > clients > contract",
+            "janus.contract.models -> janus.runtime.health",
+        ),
+        (
+            "bridge/runs.py",
+            "import janus.dev.pki",
+            "the product runs without the dev extra: only janus.dev imports its libraries",
+            "bridge.runs -> janus.dev.pki",
+        ),
+    ],
+)
+def test_a_planted_import_breaks_its_contract(
+    tmp_path: Path, module: str, statement: str, broken: str, chain: str
+) -> None:
+    tree = _copy_tree(tmp_path)
+    _plant(tree, module, statement)
+    done = _lint_imports(tree)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{broken} BROKEN" in done.stdout
+    assert chain in done.stdout
+
+
+def test_a_new_janus_subpackage_must_be_placed(tmp_path: Path) -> None:
+    tree = _copy_tree(tmp_path)
+    (tree / "janus" / "misc.py").write_text('"""Belongs to no layer."""\n')
+    done = _lint_imports(tree)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "every subpackage of janus/ has its place in the layers BROKEN" in done.stdout
+    assert "janus.misc" in done.stdout
