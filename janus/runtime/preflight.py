@@ -22,11 +22,11 @@ from kubernetes.config import ConfigException
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.service import RPCError, RPCStatusCode
 from urllib3.exceptions import HTTPError
 
 from janus.clients.kubernetes import kubernetes_client
+from janus.clients.temporal import connect
 from janus.contract import search_attributes
 from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from janus.contract.settings import ClusterSettings, TemporalSettings
@@ -48,34 +48,13 @@ async def temporal_client(settings: TemporalSettings, *, identity: str | None = 
     """A connected client (pydantic data converter), its namespace checked to exist."""
     try:
         client = await asyncio.wait_for(
-            Client.connect(
-                settings.address,
-                namespace=settings.namespace,
-                api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-                tls=_tls(settings),
-                data_converter=pydantic_data_converter,
-                connect_timeout=timedelta(seconds=CONNECT_TIMEOUT),
-                identity=identity,
-            ),
+            connect(settings, identity=identity, connect_timeout=CONNECT_TIMEOUT),
             timeout=CONNECT_TIMEOUT,
         )
     except (RuntimeError, TimeoutError, RPCError, OSError) as err:
         raise StartupError(_unreachable(settings, err)) from err
     await _check_namespace(client, settings)
     return client
-
-
-def _tls(settings: TemporalSettings) -> bool | TLSConfig:
-    if not settings.uses_tls:
-        return False
-    if not (settings.tls_cert or settings.tls_ca or settings.tls_server_name):
-        return True
-    return TLSConfig(
-        client_cert=settings.tls_cert.read_bytes() if settings.tls_cert else None,
-        client_private_key=settings.tls_key.read_bytes() if settings.tls_key else None,
-        server_root_ca_cert=settings.tls_ca.read_bytes() if settings.tls_ca else None,
-        domain=settings.tls_server_name,
-    )
 
 
 def _unreachable(settings: TemporalSettings, err: BaseException) -> str:
