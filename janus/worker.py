@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Cluster, TransactionActivities
 from janus.config import WorkerSettings, kubernetes_client
+from janus.outcomes import OutcomeInterceptor
 from janus.versioning import served_queues, worker_identity
 from workflows import TransactionWorkflow
 
@@ -60,6 +61,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
         identity=worker_identity(task_queue),
+        interceptors=[OutcomeInterceptor()],
     )
 
 
