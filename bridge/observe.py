@@ -3,13 +3,13 @@
 The workflow mirrors the status to the custom resource as it goes, so
 consecutive views of one Transaction show its phase moving. The functions here
 compare two views and name the phase changes; the ``Observer`` feeds them to
-the counters of ``janus.metrics`` and keeps the gauges (Transactions by phase,
+the counters of ``janus.contract.metrics`` and keeps the gauges (Transactions by phase,
 active, waiting for a lease: ``status.waiting``) up to date.
 
 Only what the bridge sees is counted here. What the worker does (changes
 applied and undone, lease operations, snapshots) and how each Transaction ended
 (its outcome and duration) are counted by the worker, where they happen
-(``janus.metrics``): a large Transaction's status lists only its failed items,
+(``janus.contract.metrics``): a large Transaction's status lists only its failed items,
 and a watch may skip views, so no count of operations can be derived from here.
 
 A watch may skip intermediate states (a re-list after a dropped connection shows
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from janus import metrics
-from janus.models import Phase, TransactionStatus
+from janus.contract import metrics
+from janus.contract.models import Phase, TransactionStatus
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bridge.observe import Observer, is_waiting, phase_path
-from janus.models import ChangeType, ItemStatus, LeaseWait, Phase, TransactionStatus
+from janus.contract.models import ChangeType, ItemStatus, LeaseWait, Phase, TransactionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -30,12 +30,12 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from janus import metrics
-from janus.models import TransactionStatus
+from janus.contract import metrics
+from janus.contract.models import TransactionStatus
 
 
 class OutcomeInterceptor(Interceptor):
-    """Counts the outcome of every workflow run on this worker (``janus.metrics``)."""
+    """Counts the outcome of every workflow run on this worker (``janus.contract.metrics``)."""
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput

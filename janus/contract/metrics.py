@@ -9,7 +9,7 @@ Each is counted where the thing it counts happens, by one process:
 
 * the **worker** counts what its activities do (``activities``): every change
   prepared, applied or undone, every lease operation, every snapshot; and each
-  workflow's outcome as the workflow decides it (``janus.outcomes``, a worker
+  workflow's outcome as the workflow decides it (``janus.runtime.outcomes``, a worker
   interceptor that reads the workflow's final status, not its messages). Several
   workers each count what they ran: sum over them.
 * the **bridge** counts what it sees of the Transactions it watches: their
@@ -23,7 +23,7 @@ apply that found its own earlier write.
 
 Label values:
 
-* ``phase``, ``from``, ``to``: the phases of ``janus.models.Phase``; ``from`` is
+* ``phase``, ``from``, ``to``: the phases of ``janus.contract.models.Phase``; ``from`` is
   ``""`` for a Transaction that had no status yet.
 * item ``operation``: ``prepare`` (a target snapshotted and its change dry-run),
   ``commit`` (the change's action), ``undo``; ``outcome``: ``succeeded``,
