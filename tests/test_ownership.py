@@ -67,7 +67,7 @@ def test_without_managed_fields_nothing_is_known() -> None:
 
 
 def test_the_restore_keeps_foreign_finalizers_status_and_scaled_replicas() -> None:
-    from activities.changes import restoration
+    from activities.kinds.base import restoration
 
     stored = {
         "apiVersion": "apps/v1",
@@ -103,7 +103,7 @@ def test_the_restore_keeps_foreign_finalizers_status_and_scaled_replicas() -> No
 
 
 def test_an_update_carries_over_only_the_finalizers_added_since_its_snapshot() -> None:
-    from activities.changes import keeping_finalizers_added
+    from activities.kinds.update import keeping_finalizers_added
 
     current = {"metadata": {"finalizers": ["was/there", "example.com/keep", "asked/for"]}}
     stored = {"metadata": {"finalizers": ["was/there"]}}
