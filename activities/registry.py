@@ -40,6 +40,7 @@ from activities import changes, ownership, redact, resolve, status
 from activities.cluster import Cluster
 from activities.content import TransactionContent
 from activities.keys import FingerprintKey
+from activities.kinds import TargetAccess, kind_of
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
 from activities.snapshots import Earlier, SnapshotStore
@@ -48,7 +49,7 @@ from janus.contract import metrics
 from janus.contract import operations as ops
 from janus.contract.config import Fault, FaultOperation, FaultPoint, WorkerSettings
 from janus.contract.errors import InjectedFault, JanusError, SnapshotLost, about_change
-from janus.contract.models import ChangeType, TransactionRef
+from janus.contract.models import TransactionRef, holds_secret
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -64,10 +65,6 @@ HEARTBEAT_EVERY = 2.0
 #: Time kept back from an attempt's start-to-close timeout: its last request
 #: ends before Temporal gives up on it.
 DEADLINE_MARGIN = 1.0
-
-
-def is_secret(target: ops.ResolvedTarget) -> bool:
-    return changes.is_secret(target)
 
 
 class TransactionActivities:
@@ -177,7 +174,7 @@ class TransactionActivities:
             target, content = step
             with _counted_step("prepare"), about_change(target.index):
                 self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                access = changes.TargetAccess(
+                access = TargetAccess(
                     self.cluster, request.identity, target, content, key=self.key.get()
                 )
                 current = access.read()
@@ -192,7 +189,7 @@ class TransactionActivities:
             steps = [(t, contents.of(t)) for t in request.targets]
             looks = side_by_side(look, steps)
             states = [
-                (t.index, is_secret(t), seen.obj)
+                (t.index, holds_secret(t), seen.obj)
                 for t, seen in zip(request.targets, looks, strict=True)
             ]
             managers = {
@@ -213,9 +210,9 @@ class TransactionActivities:
 
         Never the target as it is now (our own write): a Create's target was absent
         (its create succeeded), the others' state is the one the earlier run stored."""
-        if target.change_type == ChangeType.CREATE:
+        if kind_of(target.change_type).absent_before():
             return Earlier(obj=None, managers={})
-        earlier = self.snapshots.earlier(ref, target.index, is_secret(target))
+        earlier = self.snapshots.earlier(ref, target.index, holds_secret(target))
         if earlier is None:
             raise SnapshotLost(
                 f"{target.describe()} already carries this transaction's change (the "
@@ -240,7 +237,7 @@ class TransactionActivities:
             target, snapshot = step
             self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
             fence.before_write(target)
-            access = changes.TargetAccess(
+            access = TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
             result = changes.apply_change(access, request.ref, snapshot)
@@ -278,9 +275,7 @@ class TransactionActivities:
         def one(step: ops.UndoStep) -> ops.UndoResult:
             index = step.target.index
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
-            access = changes.TargetAccess(
-                self.cluster, request.identity, step.target, key=self.key.get()
-            )
+            access = TargetAccess(self.cluster, request.identity, step.target, key=self.key.get())
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
             stored = (

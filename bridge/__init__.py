@@ -18,8 +18,9 @@ bridge only watches:
   ``janus.contract.metrics``); the worker counts what it does.
 
 Several replicas may run; a Lease elects the one that acts
-(``bridge.leadership``). The bridge never imports the workflow or activity code:
-it starts the workflow by its type name, with the shared models of
+(``bridge.leadership``). The bridge never imports the activities; it starts the
+workflow by its type (``bridge.runs.start_transaction``, the one place a
+Transaction's workflow is started), with the shared models of
 ``janus.contract.models`` as input.
 """
 
