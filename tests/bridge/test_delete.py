@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.bridge.support import (
     SYSTEM_NAMESPACE,
     Janus,

@@ -22,8 +22,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from bridge.installations import INSTALLATION_LABEL, Directory, Leader, finalizer
-from janus.settings import BridgeSettings
-from janus.versioning import generation_queue
+from janus.contract.settings import BridgeSettings
+from janus.contract.versioning import generation_queue
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, config_map_transaction, kubectl
 
 WAIT = "--timeout=90s"

@@ -20,8 +20,8 @@ import yaml
 from kubernetes.client import ApiClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from janus.contract.models import TransactionRef
 from janus.dev import Endpoints
-from janus.models import TransactionRef
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, config_map_transaction, kubectl
 from tests.bridge.test_delete import leases_held_by
 
