@@ -29,8 +29,8 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from janus import search_attributes
-from janus.worker import workflow_runner
+from janus.contract import search_attributes
+from janus.runtime.worker import workflow_runner
 from tests.unit.fake_cluster import FakeCluster
 from tests.unit.saga_runner import Saga
 from workflows import TransactionWorkflow

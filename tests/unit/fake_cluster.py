@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from janus import operations as ops
+from janus.contract import operations as ops
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,7 +9,12 @@ from typing import Any
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from janus.models import TransactionInput, TransactionRef, TransactionSpec, TransactionStatus
+from janus.contract.models import (
+    TransactionInput,
+    TransactionRef,
+    TransactionSpec,
+    TransactionStatus,
+)
 from tests.unit.fake_cluster import FakeCluster
 from workflows import TransactionWorkflow
 

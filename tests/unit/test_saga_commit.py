@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-from janus import operations as ops
-from janus.models import Phase
+from janus.contract import operations as ops
+from janus.contract.models import Phase
 from tests.unit.fake_cluster import lease_of, refused
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import MAX_BATCH

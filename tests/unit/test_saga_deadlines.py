@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from janus import operations as ops
-from janus.models import Phase, TransactionStatus
+from janus.contract import operations as ops
+from janus.contract.models import Phase, TransactionStatus
 from tests.unit.fake_cluster import Holder, lease_of, renewed_at_call
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import LEASE_DURATION
