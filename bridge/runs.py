@@ -41,7 +41,6 @@ from janus.contract import metrics, search_attributes
 from janus.contract.models import Phase, TransactionInput, TransactionRef, TransactionStatus
 from janus.contract.settings import TemporalSettings
 from janus.contract.versioning import generation_queue
-from janus.runtime.preflight import workflow_url
 from workflows import TransactionWorkflow
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class Runs:
     def input_for(self, obj: dict[str, Any]) -> TransactionInput:
         ref = ref_of(obj)
         return TransactionInput.from_resource(
-            obj, temporal_ui=workflow_url(self.temporal, ref.workflow_id())
+            obj, temporal_ui=self.temporal.workflow_url(ref.workflow_id())
         )
 
     async def ensure_started(self, obj: dict[str, Any]) -> str:

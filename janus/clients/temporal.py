@@ -9,19 +9,28 @@ a ``ClientConfigProfile``, and the profile the keyword arguments of
 ``Client.connect``, so TLS follows the same rules as the Temporal CLI's
 (an API key implies TLS; ``tls`` false turns it off).
 
-Checking that the namespace exists and reporting an unreachable server as one
-line is the start-up check's job (``janus.runtime.preflight.temporal_client``).
+``temporal_client`` is what long-running processes use: it also checks that the
+namespace exists, and reports an unreachable server as a ``StartupError`` naming
+the address, what failed and what to check (a worker pointed at the wrong address
+would otherwise retry quietly forever).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
+from temporalio.service import RPCError, RPCStatusCode
 
+from janus.contract.errors import StartupError
 from janus.contract.settings import TemporalSettings
+
+#: Seconds to wait for Temporal when a process starts.
+CONNECT_TIMEOUT = 15.0
 
 
 def profile_of(settings: TemporalSettings) -> ClientConfigProfile:
@@ -76,3 +85,50 @@ async def connect(
 async def connect_to(address: str, namespace: str = "default") -> Client:
     """A client of a server without credentials (a test's or a benchmark's dev server)."""
     return await connect(TemporalSettings(address=address, namespace=namespace))
+
+
+async def temporal_client(settings: TemporalSettings, *, identity: str | None = None) -> Client:
+    """A connected client (pydantic data converter), its namespace checked to exist."""
+    try:
+        client = await asyncio.wait_for(
+            connect(settings, identity=identity, connect_timeout=CONNECT_TIMEOUT),
+            timeout=CONNECT_TIMEOUT,
+        )
+    except (RuntimeError, TimeoutError, RPCError, OSError) as err:
+        raise StartupError(_unreachable(settings, err)) from err
+    await _check_namespace(client, settings)
+    return client
+
+
+def _unreachable(settings: TemporalSettings, err: BaseException) -> str:
+    reason = str(err) or type(err).__name__
+    tls = "with TLS" if settings.uses_tls else "without TLS"
+    return (
+        f"cannot reach Temporal at {settings.address} ({tls}): {reason}\n"
+        "check: the address (--temporal-address or TEMPORAL_ADDRESS; the frontend's gRPC "
+        "port, usually 7233), that the server runs and this host can reach it, and for "
+        "Temporal Cloud an API key (TEMPORAL_API_KEY) or a client certificate and key "
+        "(TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH)"
+    )
+
+
+async def _check_namespace(client: Client, settings: TemporalSettings) -> None:
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=settings.namespace),
+            timeout=timedelta(seconds=CONNECT_TIMEOUT),
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise StartupError(
+                f"Temporal at {settings.address} has no namespace {settings.namespace!r}: "
+                "create it (temporal operator namespace create) or fix --temporal-namespace "
+                "(TEMPORAL_NAMESPACE)"
+            ) from err
+        if err.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+            raise StartupError(
+                f"Temporal at {settings.address} refused access to namespace "
+                f"{settings.namespace!r}: {err.message}; check the API key or the client "
+                "certificate, and that it is allowed in this namespace"
+            ) from err
+        raise StartupError(_unreachable(settings, err)) from err

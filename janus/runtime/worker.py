@@ -19,6 +19,7 @@ from janus.clients.kubernetes import kubernetes_client
 from janus.clients.temporal import connect_to
 from janus.contract.config import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
+from janus.runtime.outcomes import OutcomeInterceptor
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -54,6 +55,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
         identity=worker_identity(task_queue),
+        interceptors=[OutcomeInterceptor()],
     )
 
 

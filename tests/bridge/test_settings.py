@@ -17,7 +17,6 @@ from janus.contract.settings import (
     installation_for,
     split_namespaces,
 )
-from janus.runtime.preflight import workflow_url
 from tests.bridge.support import JANUS
 
 
@@ -85,10 +84,10 @@ def test_namespaces_split_on_commas_and_spaces() -> None:
 
 def test_workflow_links_escape_the_id() -> None:
     settings = TemporalSettings(ui_url="http://ui:8233/")
-    assert workflow_url(settings, "txn/ns/name/uid") == (
+    assert settings.workflow_url("txn/ns/name/uid") == (
         "http://ui:8233/namespaces/default/workflows/txn%2Fns%2Fname%2Fuid"
     )
-    assert workflow_url(TemporalSettings(), "txn/ns/name/uid") is None
+    assert TemporalSettings().workflow_url("txn/ns/name/uid") is None
 
 
 def janus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
