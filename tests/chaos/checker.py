@@ -22,7 +22,10 @@ write by anyone else is a *foreign* write. The invariants:
     carries another writer's change made after our snapshot.
 ``fencing``
     no write of a transaction to a target unless it holds the target's lease,
-    unexpired, when the API server receives the write; none from a base older
+    unexpired, when the API server receives the write (except the one write in
+    flight when someone took the lease from us by hand before it expired: the
+    check and the write are two requests; we must write the target no more);
+    none from a base older
     than a foreign write: no write takes away what another writer wrote after
     our snapshot (overwrites it, restores the snapshot over it, re-creates what
     it deleted; a patch of other keys leaves it, and is no violation); none
@@ -47,7 +50,7 @@ from graphlib import CycleError, TopologicalSorter
 from itertools import pairwise
 from typing import Any
 
-from janus.contract.operations import CHANGE_MARKER
+from janus.contract.operations import API_SERVER_SLACK, ATTEMPT_WRITE_WINDOW, CHANGE_MARKER
 from tests.chaos.audit import Write
 from tests.chaos.record import TERMINAL, ChangeRecord, TargetRef, TrialRecord, TxnRecord
 
@@ -270,6 +273,36 @@ class History:
                 last, entered = phase, w.seq
         return entered if last == txn.phase else None
 
+    def in_flight_at_steal(self, txn: TxnRecord, target: TargetRef, ours: Write) -> bool:
+        """Whether ``ours``, a write under another's lease, may have been sent on a lease
+        check made before someone took the lease from us while it was unexpired.
+
+        No lease protocol prevents that: the check (a read of the batch's leases, just
+        before its first write) and the write are two requests, and a takeover by hand
+        may land between them. What must hold is that we notice at the next check and
+        write the target no more: only our first write to it after the takeover passes,
+        and only within the write window of an attempt that began before it (an attempt
+        sends nothing after ``ATTEMPT_WRITE_WINDOW``, the API server stores nothing of
+        it after ``API_SERVER_SLACK`` more). A lease taken from us once it had expired
+        was no longer ours: a write after that is a write without a lease.
+        """
+        writes = self.leases.get(target.lease, [])
+        mine = [
+            w
+            for w in writes
+            if w.seq < ours.seq and w.verb != "delete" and _holder(w) == txn.holder
+        ]
+        if not mine:
+            return False
+        taken = next(w for w in writes if w.seq > mine[-1].seq)
+        expiry = _expiry(mine[-1])
+        if taken.verb == "delete" or expiry is None or expiry <= taken.received:
+            return False
+        again = any(taken.seq < w.seq < ours.seq for w in self.own(txn, target))
+        return (
+            not again and ours.received < taken.received + ATTEMPT_WRITE_WINDOW + API_SERVER_SLACK
+        )
+
     def lease_state(self, lease: str, seq: int) -> Write | None:
         """The last write to a lease before position ``seq`` (None: none, or deleted)."""
         state = None
@@ -432,7 +465,10 @@ def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:
             expiry = _expiry(lease) if lease is not None else None
             holder = _holder(lease) if lease is not None else None
             if holder != txn.holder:
-                verdict.fail("fencing", txn.name, f"{what} while its lease was held by {holder!r}")
+                if not history.in_flight_at_steal(txn, change.target, w):
+                    verdict.fail(
+                        "fencing", txn.name, f"{what} while its lease was held by {holder!r}"
+                    )
             elif expiry is None or expiry <= w.received:
                 verdict.fail("fencing", txn.name, f"{what} after its lease expired at {expiry}")
             lost = _lost(history, change.target, [f for f in foreign if f.seq < w.seq], w)

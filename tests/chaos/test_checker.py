@@ -268,10 +268,10 @@ def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
 
 
 def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
-    a = txn("a", "Committed")
+    a = txn("a", "Committed")  # ours had expired: b took it over rightly, we wrote anyway
     writes = (
         Trace()
-        .lease(a)
+        .lease(a, seconds=1)
         .snapshot(a, cm("1", 10))
         .lease(a, verb="update", holder="trial/b/uid-b")
         .write(cm("2", 12), user=a.user)
@@ -279,6 +279,45 @@ def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
         .writes
     )
     only(check(trial(a), writes), "fencing")
+
+
+def stolen_while_writing(a: TxnRecord, *, then: int = 0) -> Trace:
+    """Someone takes a's unexpired lease by hand between a's check and its write,
+    then, after a's write, a writes the target ``then`` times more."""
+    trace = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5)
+        .write(cm("2", 12), user=a.user)
+    )
+    for rv in range(13, 13 + then):
+        trace.write(cm("2", rv), user=a.user)
+    return trace.phase(a, "Committed")
+
+
+def test_the_write_in_flight_when_an_unexpired_lease_is_stolen_passes() -> None:
+    a = txn("a", "Committed")  # seed 11, trial 99
+    assert check(trial(a), stolen_while_writing(a).writes).violations == []
+
+
+def test_fencing_fails_on_a_second_write_after_a_lease_was_stolen() -> None:
+    a = txn("a", "Committed")  # the next check would have seen the thief
+    only(check(trial(a), stolen_while_writing(a, then=1).writes), "fencing")
+
+
+def test_fencing_fails_on_a_write_past_the_write_window_after_a_steal() -> None:
+    a = txn("a", "Committed")  # no attempt checked before the steal still writes then
+    writes = (
+        Trace()
+        .lease(a, seconds=120)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5)
+    )
+    for _ in range(30):  # the clock moves a second a write: writes to something else
+        writes.add("configmaps", "unrelated", "patch", user="janus-tester")
+    writes.write(cm("2", 12), user=a.user).phase(a, "Committed")
+    only(check(trial(a), writes.writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
