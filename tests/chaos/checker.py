@@ -36,7 +36,9 @@ write by anyone else is a *foreign* write. The invariants:
 ``serial``
     committed transactions over shared targets are equivalent to a serial
     order: their writes to a target do not interleave, each saw (in its
-    snapshot) the result of the one before, and the order has no cycle.
+    snapshot) the result of the one before, and the order has no cycle. Each run
+    of a transaction is a unit of its own: a reset's run takes the leases again
+    and starts from what others wrote since the first run committed.
 """
 
 from __future__ import annotations
@@ -192,14 +194,9 @@ class History:
         first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
         shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
         for shard in reversed(shards):
-            data = (shard.request or {}).get("data") or {}
-            text = data.get(f"{index}.json")
-            if text is None:
-                continue
-            if shard.resource == "secrets":
-                text = base64.b64decode(text).decode()
-            loaded: dict[str, Any] = json.loads(text)
-            return True, loaded
+            loaded = _recorded(shard, index)
+            if loaded is not None:
+                return True, loaded
         if shards or self.lease_taken(txn) is not None:
             return True, None  # absent targets have no shard
         return False, None
@@ -303,6 +300,52 @@ class History:
             not again and ours.received < taken.received + ATTEMPT_WRITE_WINDOW + API_SERVER_SLACK
         )
 
+    def takes(self, txn: TxnRecord, lease: str) -> list[int]:
+        """Where the transaction took the lease (absent, or another's, before).
+
+        A run holds its leases from its acquisition to its end; a run that
+        ``temporal workflow reset`` (or ``janus retry``) started takes them again."""
+        return [
+            w.seq
+            for w in self.leases.get(lease, [])
+            if w.verb != "delete"
+            and _holder(w) == txn.holder
+            and not self._held_by(txn, lease, w.seq)
+        ]
+
+    def runs(self, txn: TxnRecord, change: ChangeRecord) -> list[tuple[int, list[Write], int]]:
+        """The transaction's writes to the change's target, by the run that made them:
+        (which take of the lease they came under, 0 for none: the writes, the base)."""
+        takes = self.takes(txn, change.target.lease)
+        grouped: dict[int, list[Write]] = {}
+        for w in self.own(txn, change.target):
+            grouped.setdefault(sum(1 for t in takes if t < w.seq), []).append(w)
+        return [
+            (run, mine, self.run_base(txn, change, takes[run - 1] if run > 1 else None, mine[0]))
+            for run, mine in sorted(grouped.items())
+        ]
+
+    def run_base(
+        self, txn: TxnRecord, change: ChangeRecord, taken: int | None, first: Write
+    ) -> int:
+        """The base of a run's writes: for the first run, its snapshot's; for a later one
+        (a reset), the snapshot it took again after taking the lease. A later run that
+        took none writes from the first run's snapshot, unless it is a Create (its
+        target absent when it took the lease: the last write before that is its base)."""
+        if taken is None:
+            return self.snapshot_base(txn, change)
+        writes = self.by_target[change.target.key]
+        for shard in reversed(self.shards.get(txn.uid, [])):
+            obj = _recorded(shard, change.index) if taken < shard.seq < first.seq else None
+            if obj is not None:
+                rv = int(obj["metadata"]["resourceVersion"])
+                older = [w for w in writes if _rv(w) is not None and (_rv(w) or 0) <= rv]
+                return older[-1].seq if older else -1
+        if change.type != "Create":
+            return self.snapshot_base(txn, change)
+        before = [w for w in writes if w.seq < taken]
+        return before[-1].seq if before else -1
+
     def lease_state(self, lease: str, seq: int) -> Write | None:
         """The last write to a lease before position ``seq`` (None: none, or deleted)."""
         state = None
@@ -311,6 +354,18 @@ class History:
                 break
             state = None if w.verb == "delete" else w
         return state
+
+
+def _recorded(shard: Write, index: int) -> dict[str, Any] | None:
+    """The object a snapshot shard recorded for change ``index`` (None: not in it)."""
+    data = (shard.request or {}).get("data") or {}
+    text = data.get(f"{index}.json")
+    if text is None:
+        return None
+    if shard.resource == "secrets":
+        text = base64.b64decode(text).decode()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _holder(w: Write) -> str | None:
@@ -546,30 +601,30 @@ def check_leftovers(history: History, verdict: Verdict) -> None:
 
 
 def check_serial(history: History, verdict: Verdict) -> None:
+    """Each run of a committed transaction is a unit of the order: a reset's run starts
+    the transaction again from what others left since, under the leases it takes again."""
     committed = [t for t in history.trial.txns if t.phase == "Committed"]
-    graph: dict[str, set[str]] = {t.name: set() for t in committed}
+    graph: dict[str, set[str]] = {}
     for target in history.trial.targets:
         writers = []
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
-            mine = history.own(txn, target)
-            if change is not None and mine:
-                writers.append((mine[0].seq, mine[-1].seq, history.snapshot_base(txn, change), txn))
-        if len(writers) < 2:
+            for run, mine, base in history.runs(txn, change) if change is not None else []:
+                unit = txn.name if run <= 1 else f"{txn.name} (run {run})"
+                writers.append((mine[0].seq, mine[-1].seq, base, unit))
+        if len({name for *_w, name in writers}) < 2:
             continue
         verdict.count("serial")
         writers.sort(key=lambda w: w[0])
         for (_f1, last1, _b1, t1), (first2, _l2, base2, t2) in pairwise(writers):
-            graph[t2.name].add(t1.name)
+            graph.setdefault(t2, set()).add(t1)
             if first2 < last1:
-                verdict.fail(
-                    "serial", t2.name, f"its writes to {target.key} interleave with {t1.name}'s"
-                )
+                verdict.fail("serial", t2, f"its writes to {target.key} interleave with {t1}'s")
             elif base2 < last1:
                 verdict.fail(
                     "serial",
-                    t2.name,
-                    f"wrote {target.key} from a snapshot taken before {t1.name}'s write #{last1}",
+                    t2,
+                    f"wrote {target.key} from a snapshot taken before {t1}'s write #{last1}",
                 )
     try:
         tuple(TopologicalSorter(graph).static_order())

@@ -658,3 +658,30 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
     assert check(trial(a), writes.writes).violations == []
     writes.write(cm("2", 13), user=a.user)  # ours, after our own terminal status
     only(check(trial(a), writes.writes), "fencing")
+
+
+# -- a reset run of a committed transaction, after another committed --------------------
+
+
+def committed_then_reset(a: TxnRecord, b: TxnRecord, *, snapshot_again: bool) -> list[Write]:
+    """a commits and releases; b takes the lease, commits over a's write, releases; a
+    reset of a then runs it again: it takes the lease, snapshots b's result (or, the
+    planted violation, writes from its first run's snapshot) and commits again."""
+    trace = committed_trace(a)
+    trace.lease(b).snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user)
+    trace.phase(b, "Committed").lease(b, verb="delete")
+    trace.lease(a).phase(a, "Committing")
+    if snapshot_again:
+        trace.snapshot(a, cm("3", 13))
+    trace.write(cm("2", 14), user=a.user).phase(a, "Committed").lease(a, verb="delete")
+    return trace.writes
+
+
+def test_a_reset_run_after_another_commit_is_a_unit_of_the_serial_order() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")  # seed 11, trials 100, 106
+    assert check(trial(a, b), committed_then_reset(a, b, snapshot_again=True)).violations == []
+
+
+def test_serial_fails_on_a_reset_run_writing_from_its_first_runs_snapshot() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    only(check(trial(a, b), committed_then_reset(a, b, snapshot_again=False)), "serial")
