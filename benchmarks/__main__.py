@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks import report
 from benchmarks.context import SCENARIOS, BenchConfig, run
 from benchmarks.environment import BenchError, stop_all_children
-from janus.models import MAX_CHANGES
+from janus.contract.models import MAX_CHANGES
 
 
 def _sizes(text: str) -> tuple[int, ...]:

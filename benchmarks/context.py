@@ -24,7 +24,7 @@ from benchmarks.environment import LEASE_NAMESPACE, Cluster, JanusProcess, disco
 from benchmarks.meters import CpuMeter, control_plane_pids
 from benchmarks.workload import config_map_transaction
 from janus.dev import Endpoints
-from janus.worker import connect
+from janus.runtime.worker import connect
 
 Scenario = Literal["latency", "throughput", "scale", "writes"]
 SCENARIOS: tuple[Scenario, ...] = ("latency", "throughput", "scale", "writes")

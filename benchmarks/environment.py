@@ -30,9 +30,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from janus import accounts
-from janus.crd import crd_yaml
-from janus.dev import ControlPlane, Endpoints
+from janus.contract.crd import crd_yaml
+from janus.dev import ControlPlane, Endpoints, accounts
 from janus.dev.paths import state_dir
 
 REPO = Path(__file__).resolve().parents[1]

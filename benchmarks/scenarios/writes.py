@@ -19,7 +19,7 @@ from benchmarks.context import Context
 from benchmarks.environment import api_message
 from benchmarks.stats import median
 from benchmarks.workload import cm_names, config_map_transaction, json_size
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 
 STATUS_WRITES = 3
 
