@@ -84,7 +84,6 @@ class ActivitySpan:
     closed: float | None = None
     outcome: str | None = None
     result: Payloads | None = None
-    local: bool = False
 
 
 @dataclass
@@ -92,7 +91,6 @@ class History:
     workflow_id: str
     start: float
     largest_event_bytes: int
-    largest_event_type: str
     close: float | None = None
     close_type: str | None = None
     """How the workflow closed: completed, failed, terminated, ..."""
@@ -103,9 +101,7 @@ class History:
 
 
 def parse(workflow_id: str, events: list[HistoryEvent]) -> History:
-    largest = max(events, key=lambda e: e.ByteSize())
-    largest_type = _E.Name(largest.event_type).removeprefix("EVENT_TYPE_")
-    history = History(workflow_id, _at(events[0]), largest.ByteSize(), largest_type)
+    history = History(workflow_id, _at(events[0]), max(e.ByteSize() for e in events))
     spans: dict[int, ActivitySpan] = {}
     task: list[float] = []  # the open workflow task: [scheduled, started]
     timers: dict[int, float] = {}
@@ -163,7 +159,7 @@ def _local_activity(attrs: Any, history: History) -> None:
     # Indexing a protobuf map inserts the key, hence the test first.
     result = attrs.details["result"] if "result" in attrs.details else None  # noqa: SIM401
     outcome = "completed" if result is not None else "failed"
-    span = ActivitySpan(data.get("activity_type", "?"), began, began, closed, outcome, result, True)
+    span = ActivitySpan(data.get("activity_type", "?"), began, began, closed, outcome, result)
     history.activities.append(span)
 
 

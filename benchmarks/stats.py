@@ -28,7 +28,6 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
         "p95": percentile(values, 95),
         "min": min(values) if values else math.nan,
         "max": max(values) if values else math.nan,
-        "mean": sum(values) / len(values) if values else math.nan,
     }
 
 

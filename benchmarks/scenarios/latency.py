@@ -33,22 +33,23 @@ async def run(ctx: Context) -> dict[str, Any]:
     plain.warm(seed_transaction())
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     namespaces: list[str] = []
+
+    async def seeded_namespace(prefix: str) -> str:
+        ns = await ctx.cluster.call(ctx.cluster.new_namespace, prefix)
+        namespaces.append(ns)
+        await ctx.cluster.call(create_objects, ctx.cluster.api, ns, seed_objects())
+        return ns
+
     async with ctx.worker("latency") as (worker, driver):
 
-        async def seeded_namespace(prefix: str) -> str:
-            ns = await ctx.cluster.call(ctx.cluster.new_namespace, prefix)
-            namespaces.append(ns)
-            await ctx.cluster.call(create_objects, ctx.cluster.api, ns, seed_objects())
-            return ns
+        async def one(kind: str, ns: str) -> dict[str, Any]:
+            if kind == "plain":
+                return {"seconds": await ctx.cluster.call(plain.run, seed_transaction(), ns)}
+            return await _janus_run(ctx, driver, kind, ns)
 
         for round_ in range(cfg.warmup_runs + cfg.latency_runs):
             for kind in KINDS[round_ % 3 :] + KINDS[: round_ % 3]:
-                ns = await seeded_namespace(f"lat-{kind[:4]}")
-                if kind == "plain":
-                    seconds = await ctx.cluster.call(plain.run, seed_transaction(), ns)
-                    record: dict[str, Any] = {"seconds": seconds, "ok": True}
-                else:
-                    record = await _janus_run(ctx, driver, kind, ns)
+                record = await one(kind, await seeded_namespace(f"lat-{kind[:4]}"))
                 runs[kind].append({**record, "warmup": round_ < cfg.warmup_runs})
             if round_ >= cfg.warmup_runs:
                 done = ", ".join(f"{k} {runs[k][-1]['seconds'] * 1000:.0f} ms" for k in KINDS)
@@ -57,24 +58,14 @@ async def run(ctx: Context) -> dict[str, Any]:
         # API requests of one seed commit through Janus, of the plain script, and of a
         # quiet second, each on fresh seed objects.
         requests: dict[str, dict[str, int]] = {}
-        for kind in ("janus", "plain", "quiet (1 s)"):
+        counted: dict[str, str | None] = {"janus": "commit", "plain": "plain", "quiet (1 s)": None}
+        for name, timed in counted.items():
             ns = await seeded_namespace("lat-count")
             await asyncio.sleep(1)  # let the controllers settle the new Deployment
-            work = partial(_counted_run, ctx, driver, plain, kind, ns)
-            requests[kind] = await count_requests(ctx.endpoints, work)
+            work = partial(one, timed, ns) if timed else partial(asyncio.sleep, 1)
+            requests[name] = await count_requests(ctx.endpoints, work)
     ctx.cleanup(namespaces)
     return {**summarize(runs, peak, ctx.start_mode), "api_requests": requests}
-
-
-async def _counted_run(
-    ctx: Context, driver: Driver, plain: PlainScript, kind: str, ns: str
-) -> None:
-    if kind == "janus":
-        await driver.run(seed_transaction(), ns, within=120)
-    elif kind == "plain":
-        await ctx.cluster.call(plain.run, seed_transaction(), ns)
-    else:
-        await asyncio.sleep(1)
 
 
 async def _janus_run(ctx: Context, driver: Driver, kind: str, ns: str) -> dict[str, Any]:
