@@ -93,11 +93,8 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{(.*)\} (\d+(?:\.\d+)?(?:e\+\d+)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 #: What the seed example, Janus and the bridge touch ("" is discovery). Others are
 #: the controllers' reactions (ReplicaSets, Pods, status) or namespace deletions.
-COUNTED = {
-    "",
-    *["configmaps", "deployments", "secrets", "leases", "transactions", "events", "namespaces"],
-}
-COUNTED |= {"selfsubjectaccessreviews"}
+_RESOURCES = "configmaps deployments secrets leases transactions events namespaces"
+COUNTED = {"", "selfsubjectaccessreviews", *_RESOURCES.split()}
 
 
 def requests_now(endpoints: Endpoints) -> Counter[str]:
