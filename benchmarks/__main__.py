@@ -83,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
         elif isinstance(kind, list):
             p.add_argument(flag, dest=dest, choices=kind, help=text)
         else:
-            p.add_argument(flag, dest=dest, type=kind, help=text)
+            metavar = {_sizes: "N,N", int: "N", Path: "PATH"}[kind]
+            p.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
     return p
 
 
