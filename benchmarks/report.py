@@ -323,8 +323,8 @@ def scale_tables(scale: dict[str, Any]) -> str:
     for r in scale["runs"]:
         if not r["ok"]:
             out.append(
-                f"\n{r['changes']:,} {r['mode']}: {(r['error'] or r['phase'])[:600]}. Afterwards: "
-                f"{r['targets_not_as_expected']} targets not as expected, "
+                f"\n{r['changes']:,} {r['mode']}: {str(r['error'] or r['phase'])[:600]}. "
+                f"Afterwards: {r['targets_not_as_expected']} targets not as expected, "
                 f"{r['leases_left_held']} leases still held."
             )
     for mode, fit in scale["fits"].items():
