@@ -23,8 +23,8 @@ from benchmarks.driver import ApplyWith, Driver
 from benchmarks.environment import LEASE_NAMESPACE, Cluster, JanusProcess, discover
 from benchmarks.meters import CpuMeter, control_plane_pids
 from benchmarks.workload import config_map_transaction
+from janus.clients.temporal import connect_to
 from janus.dev import Endpoints
-from janus.runtime.worker import connect
 
 Scenario = Literal["latency", "throughput", "scale", "writes"]
 SCENARIOS: tuple[Scenario, ...] = ("latency", "throughput", "scale", "writes")
@@ -146,7 +146,9 @@ async def run(config: BenchConfig, endpoints: Endpoints | None = None) -> dict[s
     endpoints = endpoints or discover()
     cluster = Cluster(endpoints)
     try:
-        temporal = await connect(endpoints.temporal_address, namespace=endpoints.temporal_namespace)
+        temporal = await connect_to(
+            endpoints.temporal_address, namespace=endpoints.temporal_namespace
+        )
         await cluster.call(cluster.install)
         version = await cluster.call(k8s.VersionApi(cluster.api).get_code)
         log_dir = config.results_dir / "logs"

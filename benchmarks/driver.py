@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from benchmarks.environment import Cluster, kubectl
-from janus.contract import search_attributes
+from bridge.runs import start_transaction
 from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
 
 ApplyWith = Literal["api", "kubectl"]
@@ -77,13 +77,7 @@ class Driver:
         t_created = time.time()
         txn = TransactionInput.from_resource(created)
         if not self.via_bridge:
-            await self.temporal.start_workflow(
-                "TransactionWorkflow",
-                txn,
-                id=txn.ref.workflow_id(),
-                task_queue=self.task_queue,
-                search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
-            )
+            await start_transaction(self.temporal, txn, task_queue=self.task_queue)
         meta = created["metadata"]
         return Submitted(
             meta["name"], meta["namespace"], meta["uid"], txn.ref.workflow_id(), t_apply, t_created
