@@ -240,9 +240,6 @@ class JanusProcess:
         """The process's peak resident set (VmHWM) since start or the last reset."""
         return self._status_bytes("VmHWM")
 
-    def rss_bytes(self) -> int | None:
-        return self._status_bytes("VmRSS")
-
     def reset_peak(self) -> None:
         """Reset VmHWM to the current RSS (``echo 5 > /proc/<pid>/clear_refs``)."""
         with contextlib.suppress(OSError):
