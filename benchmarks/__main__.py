@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks import report
 from benchmarks.context import SCENARIOS, BenchConfig, run
 from benchmarks.environment import BenchError, stop_all_children
+from janus.clients.launcher import LaunchError
 from janus.contract.models import MAX_CHANGES
 
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         results = asyncio.run(run(config))
-    except BenchError as err:
+    except (BenchError, LaunchError) as err:
         print(f"benchmarks: {err}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -91,7 +91,7 @@ class Context:
         env = {"JANUS_FAULTS": ",".join(faults), "JANUS_LEASE_NAMESPACE": LEASE_NAMESPACE}
         log = self.log_dir / f"worker-{label}.log"
         worker = JanusProcess("worker", self.endpoints, queue, log, env=env)
-        await asyncio.to_thread(worker.start)
+        await asyncio.to_thread(worker.launch)
         try:
             if cfg.via_bridge:
                 log = self.log_dir / f"bridge-{label}.log"
@@ -99,7 +99,7 @@ class Context:
                 self.bridge = JanusProcess(
                     "bridge", self.endpoints, queue, log, env=env, args=cfg.bridge_args
                 )
-                await asyncio.to_thread(self.bridge.start)
+                await asyncio.to_thread(self.bridge.launch)
             driver = Driver(self.cluster, self.temporal, queue, cfg.via_bridge, cfg.apply_with)
             if warm:
                 ns = await self.cluster.call(self.cluster.new_namespace, "warmup")

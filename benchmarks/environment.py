@@ -13,15 +13,12 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +27,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from janus.clients.launcher import ChildProcess, LaunchError, answers, free_port
 from janus.contract.crd import crd_yaml
 from janus.dev import ControlPlane, Endpoints, accounts
 from janus.dev.paths import state_dir
@@ -179,12 +177,12 @@ RUNNING: set[JanusProcess] = set()
 
 def stop_all_children() -> None:
     for child in list(RUNNING):
-        child.stop(timeout=5)
+        child.stop(grace=5)
 
 
-class JanusProcess:
-    """``janus worker`` or ``janus bridge`` on the benchmark's task queue, started and
-    stopped (by its pid) by the benchmark; ready once its ``/readyz`` answers."""
+class JanusProcess(ChildProcess):
+    """``janus worker`` or ``janus bridge`` on the benchmark's task queue, ready once its
+    ``/readyz`` answers; its memory read from ``/proc/<pid>/status``."""
 
     def __init__(
         self,
@@ -196,38 +194,23 @@ class JanusProcess:
         env: dict[str, str],
         args: Iterable[str] = (),
     ) -> None:
-        self.role, self.log, self.port = role, log, _free_port()
-        self.argv = [str(Path(sys.executable).with_name("janus")), role, *args]
-        self.env = {
-            **child_env(endpoints),
-            **env,
-            "JANUS_TASK_QUEUE": task_queue,
-            "JANUS_METRICS_PORT": str(self.port),
-            "JANUS_METRICS_HOST": "127.0.0.1",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+        probes = {"JANUS_METRICS_PORT": str(self.port), "JANUS_METRICS_HOST": "127.0.0.1"}
+        env = {**child_env(endpoints), **env, **probes, "JANUS_TASK_QUEUE": task_queue}
+        janus = str(Path(sys.executable).with_name("janus"))
+        super().__init__(f"janus {role}", [janus, role, *args], log, env=env, cwd=REPO)
 
-    def start(self, timeout: float = 60) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
+    def launch(self, timeout: float = 60) -> None:
+        """Start it and wait until it is ready (``LaunchError`` if it exits or times out)."""
         RUNNING.add(self)
-        url = f"http://127.0.0.1:{self.port}/readyz"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-            time.sleep(0.2)
-        self.stop()
-        raise BenchError(f"janus {self.role} did not become ready ({url}); see {self.log}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        self.start()
+        try:
+            self.wait_ready(
+                partial(answers, f"http://127.0.0.1:{self.port}/readyz"), timeout=timeout
+            )
+        except LaunchError:
+            self.stop()
+            raise
 
     def _status_bytes(self, field: str) -> int | None:
         with contextlib.suppress(OSError):
@@ -245,20 +228,6 @@ class JanusProcess:
         with contextlib.suppress(OSError):
             Path(f"/proc/{self.pid}/clear_refs").write_text("5")
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, grace: float = 20) -> int | None:
         RUNNING.discard(self)
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        return super().stop(grace)
