@@ -20,6 +20,8 @@ is left.
 5. A rollback keeps what others own: a finalizer added mid-transaction, the
    status of a custom resource without a status subresource, and the replicas an
    autoscaler set through the scale subresource (which is no conflict).
+   So does an Update's own write: a finalizer someone adds between the snapshot
+   and the write stays (chaos seed 11, trial 17).
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
     handle = await harness.start(
         transaction("five", *(patch(n, v="2") for n in names), lockTimeout="3s")
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     assert [harness.config_map(n).data["v"] for n in names] == ["2", "2", "2", "2", "1"]
     take_lease(kube_api, namespace, "c0")  # while no worker runs
 
@@ -245,7 +247,7 @@ async def test_a_retried_apply_does_not_adopt_a_foreign_edit_that_kept_our_marke
     handle = await harness.start(
         transaction("adopt", patch("a", v="2"), patch("b", v="2"), patch("c", v="2"))
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     kubectl("-n", namespace, "patch", "configmap", "b", "-p", '{"data":{"theirs":"kept"}}')
     edited = harness.config_map("b")
     assert marker(edited) is not None  # kubectl kept our marker
@@ -504,5 +506,42 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
     finally:
         kubectl(
             "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}',
+        )  # fmt: skip
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
+async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_write(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns, name = harness.namespace, "carry"
+    gadgets, dyn = gadget_kind(kube_api)
+    body = {"apiVersion": f"{GADGET_GROUP}/v1", "kind": "Gadget", "metadata": {"name": "spring"}}
+    dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
+    update = change(
+        "Gadget", "spring", "Update", {"spec": {"size": 2}}, api_version=body["apiVersion"]
+    )
+    handle = await harness.start(transaction(name, update))
+    await harness.wait_phase(name, {"Committing"})  # snapshot taken; the write waits 8 s
+    kubectl(
+        "-n", ns, "patch", "gadget", "spring", "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    txn = harness.transaction(name)
+    status = txn["status"]
+    print(f"\n[combined] finalizer before an Update: {status['phase']}: {status['message']}")
+    try:
+        spring = dyn.get(gadgets, name="spring", namespace=ns).to_dict()
+        assert spring["spec"] == {"size": 2}, spring
+        assert spring["metadata"]["annotations"][CHANGE_MARKER] == f"{txn['metadata']['uid']}/0"
+        assert spring["metadata"].get("finalizers") == ["example.com/keep"], spring
+        assert status["phase"] == "Committed", status
+        assert item(status, 0)["committed"], status["items"]
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "gadget", "spring", "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}',
         )  # fmt: skip
