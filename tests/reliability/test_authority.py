@@ -54,10 +54,10 @@ def role(stage: Stage, who: str, rules: list[dict[str, Any]]) -> None:
     """A Role in the stage's namespace for the user ``who``."""
     rbac = k8s.RbacAuthorizationV1Api(stage.h.api)
     name = f"role-{who}"
-    rbac.create_namespaced_role(stage.namespace, {"metadata": {"name": name}, "rules": rules})
+    rbac.create_namespaced_role(stage.namespace, {"metadata": {"name": name}, "rules": rules})  # type: ignore[arg-type]
     rbac.create_namespaced_role_binding(
         stage.namespace,
-        {
+        {  # type: ignore[arg-type]
             "metadata": {"name": name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [{"kind": "User", "name": who, "apiGroup": "rbac.authorization.k8s.io"}],
@@ -193,7 +193,7 @@ async def test_without_an_account_the_worker_lends_no_rights(harness: Harness) -
         elif expected not in said or "janus when it names none" not in said:
             problems.append(f"refusal lacks {expected!r}: {said}")
         rbac = k8s.RbacAuthorizationV1Api(a.h.api)
-        if [r.metadata.name for r in rbac.list_namespaced_role(a.namespace).items] != [
+        if [r.metadata.name for r in rbac.list_namespaced_role(a.namespace).items] != [  # type: ignore[union-attr]
             f"role-{mallory}"
         ]:
             problems.append("a Role was created")
@@ -447,7 +447,7 @@ async def test_fingerprints_in_history_are_keyed(harness: Harness) -> None:
             [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pin"},
               "data": {"pin": b64(weak)}}]
         )  # fmt: skip
-        before: dict[str, Any] = k8s.ApiClient().sanitize_for_serialization(h.secret("pin"))
+        before: dict[str, Any] = k8s.ApiClient().sanitize_for_serialization(h.secret("pin"))  # type: ignore[no-untyped-call]
         txn = await h.run(
             transaction("rotate", change("Secret", "pin", "Patch", {"stringData": {"pin": "9876"}}))
         )

@@ -196,24 +196,25 @@ def existing(harness: Harness) -> None:
     )
 
 
-def inventory(harness: Harness) -> dict[str, str]:
+def inventory(harness: Harness) -> dict[str, str | None]:
     """Every ConfigMap and Secret of the namespace with its resourceVersion; Deployments
     with what a user sees of them."""
     ns = harness.namespace
     found = {
-        f"ConfigMap/{o.metadata.name}": o.metadata.resource_version
+        f"ConfigMap/{o.metadata.name}": o.metadata.resource_version  # type: ignore[union-attr]
         for o in harness.core.list_namespaced_config_map(ns).items
-        if o.metadata.name != "kube-root-ca.crt"
+        if o.metadata.name != "kube-root-ca.crt"  # type: ignore[union-attr]
     }
     found |= {
-        f"Secret/{o.metadata.name}": o.metadata.resource_version
+        f"Secret/{o.metadata.name}": o.metadata.resource_version  # type: ignore[union-attr]
         for o in harness.core.list_namespaced_secret(ns).items
     }
     # The Deployment controller writes its status (a new resourceVersion) when it
     # likes; what the user sees of a Deployment is compared instead.
     found |= {
-        f"Deployment/{o.metadata.name}": json.dumps(
-            user_view(harness.api.sanitize_for_serialization(o)), sort_keys=True
+        f"Deployment/{o.metadata.name}": json.dumps(  # type: ignore[union-attr]
+            user_view(harness.api.sanitize_for_serialization(o)),  # type: ignore[no-untyped-call]
+            sort_keys=True,
         )
         for o in harness.apps.list_namespaced_deployment(ns).items
     }
@@ -227,7 +228,7 @@ def refused_at_admission(
     try:
         harness.create_transaction(manifest)
     except ApiException as err:
-        message = str(json.loads(err.body).get("message", ""))
+        message = str(json.loads(err.body).get("message", ""))  # type: ignore[arg-type]
         if err.status not in statuses:
             return f"HTTP {err.status}: {message}"
         return "" if expected in message else f"message lacks {expected!r}: {message}"
