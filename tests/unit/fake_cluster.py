@@ -47,7 +47,7 @@ class Call:
 
 
 @dataclass
-class Holder:
+class Contender:
     """Another transaction holding a lease, for the next ``acquires`` tries (None: always)."""
 
     lease_index: int
@@ -78,7 +78,7 @@ class FakeCluster:
     #: another transaction (the fenced undo writes nothing, and says LeaseLost).
     undo_refusals: dict[int, int] = field(default_factory=dict)
     #: A lease another transaction holds while the saga tries to take them.
-    holder: Holder | None = None
+    holder: Contender | None = None
     #: Renewals from this many on find a lease taken over by another transaction.
     renewals_lost_from: int | None = None
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from janus.contract import operations as ops
 from janus.contract.models import Phase, TransactionStatus
-from tests.unit.fake_cluster import Holder, lease_of, renewed_at_call
+from tests.unit.fake_cluster import Contender, lease_of, renewed_at_call
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import LEASE_DURATION
 
@@ -24,7 +24,7 @@ def sequences(saga: Saga, prefix: str) -> list[int]:
 
 
 async def test_a_lease_held_past_lock_timeout_gives_up_before_any_write(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=1)
+    saga.cluster.holder = Contender(lease_index=1)
 
     outcome = await saga.run(transaction(2, lockTimeout="10s"))
 
@@ -44,7 +44,7 @@ async def test_a_lease_held_past_lock_timeout_gives_up_before_any_write(saga: Sa
 
 
 async def test_a_lease_freed_in_time_is_waited_for_with_growing_backoff(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=0, acquires=5)
+    saga.cluster.holder = Contender(lease_index=0, acquires=5)
 
     outcome = await saga.run(transaction(2))
 

@@ -6,7 +6,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from janus.contract import operations as ops
 from janus.contract.models import Phase
-from tests.unit.fake_cluster import Holder, lease_of, refused
+from tests.unit.fake_cluster import Contender, lease_of, refused
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import FORWARD
 
@@ -81,7 +81,7 @@ async def test_a_cancel_mid_batch_lets_the_batch_settle_then_undoes_it_in_revers
 
 
 async def test_a_cancel_while_waiting_for_a_lease_changes_nothing(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=0)
+    saga.cluster.holder = Contender(lease_index=0)
     handle = await saga.start(transaction(2))
     await saga.env.sleep(3)  # a few tries of the lease
     await handle.cancel()
