@@ -59,6 +59,9 @@ class Contender:
 class FakeCluster:
     """The scripts (what goes wrong) and the record (what the workflow asked)."""
 
+    #: Raised by target resolution (a bad Transaction) and by the snapshot step.
+    resolve_error: Exception | None = None
+    snapshot_error: Exception | None = None
     #: Change index -> the failure an apply batch reports at that change; a retryable
     #: one (a passing fault) only once.
     apply_failures: dict[int, ops.StepFailure] = field(default_factory=dict)
@@ -148,6 +151,8 @@ class FakeCluster:
     @activity.defn(name=ops.RESOLVE_TARGETS)
     async def resolve_targets(self, request: ops.ResolveInput) -> ops.ResolveResult:
         self._record(ops.RESOLVE_TARGETS, request)
+        if self.resolve_error is not None:
+            raise self.resolve_error
         return ops.ResolveResult(
             targets=[
                 ops.ResolvedTarget(
@@ -207,6 +212,8 @@ class FakeCluster:
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     async def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
         self._record(ops.SNAPSHOT_TARGETS, request)
+        if self.snapshot_error is not None:
+            raise self.snapshot_error
         return ops.SnapshotResult(
             snapshots=[
                 ops.Snapshot(index=t.index, exists=True, resource_version=f"{t.index}00")

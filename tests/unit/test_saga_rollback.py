@@ -159,6 +159,29 @@ async def test_undos_that_cannot_complete_end_failed_naming_every_target(saga: S
     assert len(saga.cluster.releases()) == 1
 
 
+async def test_a_change_whose_snapshot_is_gone_ends_failed_not_rolled_back(
+    saga: Saga,
+) -> None:
+    # An earlier run applied change 1, then its snapshots went (a reset after the
+    # Transaction was deleted): the state to restore is unknown.
+    saga.cluster.snapshot_error = ApplicationError(
+        "change 1 (Patch v1 ConfigMap shop/c1) was applied by an earlier run and its "
+        "snapshot is gone",
+        1,
+        type="SnapshotLost",
+        non_retryable=True,
+    )
+
+    outcome = await saga.run(transaction(2))
+
+    assert outcome.status.phase == Phase.FAILED
+    assert outcome.status.message.startswith("Not rolled back: change 1 (Patch")
+    assert outcome.status.items[1].error is not None
+    assert "snapshot is gone" in outcome.status.items[1].error
+    assert saga.cluster.undo_batches() == []
+    assert len(saga.cluster.releases()) == 1
+
+
 async def test_an_undo_refused_for_a_lease_another_holds_waits_for_it(saga: Saga) -> None:
     saga.cluster.apply_failures = {2: refused(2)}
     saga.cluster.undo_refusals = {1: 2}
