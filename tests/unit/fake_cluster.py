@@ -1,12 +1,12 @@
 """A cluster made of the saga's seven activities, faked under their real names.
 
-The workflow calls activities by name with the models of ``janus.operations``, so
+The workflow calls activities by name with the models of ``janus.contract.operations``, so
 these stand in for ``activities.registry`` with no server behind them: each one
 records what the workflow asked for and answers as the test scripted it. Left
 unscripted, every lease is free, every target exists, every change applies and
 every undo restores its target. Failures take the shapes the real activities
 give them: a ``StepFailure`` in a batch result for a change the API server
-refused, an ``ApplicationError`` named after a ``janus.errors`` class for an
+refused, an ``ApplicationError`` named after a ``janus.contract.errors`` class for an
 activity that failed as a whole.
 """
 
@@ -103,12 +103,12 @@ class FakeCluster:
 
     # -- what the workflow asked ------------------------------------------------
 
-    def requests(self, name: str) -> list[BaseModel]:
-        return [c.request for c in self.calls if c.name == name]
+    def applies(self) -> list[ops.ApplyInput]:
+        return self._of(ops.ApplyInput)
 
     def applied_batches(self) -> list[list[int]]:
         """The changes of each apply attempt, in the order they were asked for."""
-        return [[t.index for t, _s in r.steps] for r in self._of(ops.ApplyInput)]
+        return [[t.index for t, _s in r.steps] for r in self.applies()]
 
     def undo_batches(self) -> list[list[int]]:
         """The changes of each undo attempt, in the order they were asked for."""

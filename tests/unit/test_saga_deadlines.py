@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from janus.contract import operations as ops
 from janus.contract.models import Phase, TransactionStatus
 from tests.unit.fake_cluster import Contender, lease_of, renewed_at_call
 from tests.unit.saga_runner import Saga, transaction
@@ -88,8 +87,7 @@ async def test_leases_are_renewed_between_batches_once_a_third_of_their_time_pas
     acquires = saga.cluster.acquires()
     assert [a.renewal for a in acquires] == [False, True]
     assert [lease.name for lease in acquires[1].leases] == [lease_of(0), lease_of(1)]
-    applies = saga.cluster.requests(ops.APPLY_CHANGES)
-    assert isinstance(applies[0], ops.ApplyInput) and isinstance(applies[-1], ops.ApplyInput)
+    applies = saga.cluster.applies()
     # Each apply is told when its leases were last renewed: it fences only if late.
     assert applies[0].leases_renewed_at == renewed_at_call(1)
     assert applies[-1].leases_renewed_at == renewed_at_call(2)
