@@ -187,7 +187,7 @@ def _audit_lines() -> Iterator[str]:
 
 def data_of(core: k8s.CoreV1Api, namespace: str) -> list[dict[str, str]]:
     listed = core.list_namespaced_config_map(namespace).items
-    return [cm.data or {} for cm in listed if cm.metadata and cm.metadata.name.startswith("cm-")]
+    return [cm.data or {} for cm in listed if cm.metadata and cm.metadata.name.startswith("cm-")]  # type: ignore[union-attr]
 
 
 def leases_of(namespace: str) -> list[str]:

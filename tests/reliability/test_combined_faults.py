@@ -125,7 +125,7 @@ async def nothing_left(harness: Harness, name: str) -> None:
     left: list[str] = []
     for _ in range(300):
         left = [
-            c.metadata.name
+            c.metadata.name  # type: ignore[misc,union-attr]
             for c in harness.core.list_namespaced_config_map(
                 harness.namespace, label_selector=selector
             ).items
@@ -399,11 +399,11 @@ GADGET_CRD: dict[str, Any] = {
 def gadget_kind(kube_api: ApiClient) -> Any:
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(GADGET_CRD)
+        ext.create_custom_resource_definition(GADGET_CRD)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
-    dyn = DynamicClient(kube_api)
+    dyn = DynamicClient(kube_api)  # type: ignore[no-untyped-call]
     for _ in range(200):
         try:
             return dyn.resources.get(api_version=f"{GADGET_GROUP}/v1", kind="Gadget"), dyn
@@ -516,7 +516,11 @@ async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_wr
 ) -> None:
     ns, name = harness.namespace, "carry"
     gadgets, dyn = gadget_kind(kube_api)
-    body = {"apiVersion": f"{GADGET_GROUP}/v1", "kind": "Gadget", "metadata": {"name": "spring"}}
+    body: dict[str, Any] = {
+        "apiVersion": f"{GADGET_GROUP}/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "spring"},
+    }
     dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
     update = change(
         "Gadget", "spring", "Update", {"spec": {"size": 2}}, api_version=body["apiVersion"]
