@@ -192,7 +192,7 @@ class Trial:
             if self.world.keep_bridge():
                 self.log("bridge", "exited; started again")
             assert self.worker is not None
-            code = self.worker.exited()
+            code = self.worker.exit_code()
             if code is None:
                 continue
             self.log("worker", f"pid {self.worker.pid} exited with {code}")

@@ -194,7 +194,7 @@ async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
     handle = await harness.start(
         transaction("five", *(patch(n, v="2") for n in names), lockTimeout="3s")
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     assert [harness.config_map(n).data["v"] for n in names] == ["2", "2", "2", "2", "1"]
     take_lease(kube_api, namespace, "c0")  # while no worker runs
 
@@ -251,7 +251,7 @@ async def test_a_retried_apply_does_not_adopt_a_foreign_edit_that_kept_our_marke
     handle = await harness.start(
         transaction("adopt", patch("a", v="2"), patch("b", v="2"), patch("c", v="2"))
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     kubectl("-n", namespace, "patch", "configmap", "b", "-p", '{"data":{"theirs":"kept"}}')
     edited = harness.config_map("b")
     assert marker(edited) is not None  # kubectl kept our marker

@@ -202,7 +202,7 @@ async def test_a_server_restarts_mid_commit_and_nothing_is_half_applied(
     else:
         await wait_apiserver(api, control)
     down_for = time.monotonic() - t0
-    if worker.exited() is not None:  # the worker may give up on a dead server: replace it
+    if worker.exit_code() is not None:  # the worker may give up on a dead server: replace it
         worker.start()
     await settled(handle, within=600)
 
