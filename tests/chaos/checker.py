@@ -22,9 +22,10 @@ write by anyone else is a *foreign* write. The invariants:
     carries another writer's change made after our snapshot.
 ``fencing``
     no write of a transaction to a target unless it holds the target's lease,
-    unexpired, when the API server receives the write (except the one write in
-    flight when someone took the lease from us by hand before it expired: the
-    check and the write are two requests; we must write the target no more);
+    unexpired, when the API server receives the write, but for the write in flight
+    when someone took it by hand from the transaction while its term ran (the
+    check and the write are two requests): before that term ends, within an
+    attempt's write window, and no further write to that target;
     none from a base older
     than a foreign write: no write takes away what another writer wrote after
     our snapshot (overwrites it, restores the snapshot over it, re-creates what
@@ -270,30 +271,44 @@ class History:
                 last, entered = phase, w.seq
         return entered if last == txn.phase else None
 
-    def in_flight_at_steal(self, txn: TxnRecord, target: TargetRef, ours: Write) -> bool:
-        """Whether ``ours``, a write under another's lease, may have been sent on a lease
-        check made before someone took the lease from us while it was unexpired.
+    def term_taken_by_hand(self, txn: TxnRecord, lease: str, seq: int) -> datetime | None:
+        """When the transaction's term of ``lease`` would have ended, if someone other
+        than Janus took the lease from it while that term ran (before position ``seq``).
 
-        No lease protocol prevents that: the check (a read of the batch's leases, just
-        before its first write) and the write are two requests, and a takeover by hand
-        may land between them. What must hold is that we notice at the next check and
-        write the target no more: only our first write to it after the takeover passes,
-        and only within the write window of an attempt that began before it (an attempt
-        sends nothing after ``ATTEMPT_WRITE_WINDOW``, the API server stores nothing of
-        it after ``API_SERVER_SLACK`` more). A lease taken from us once it had expired
-        was no longer ours: a write after that is a write without a lease.
-        """
-        writes = self.leases.get(target.lease, [])
-        mine = [
-            w
-            for w in writes
-            if w.seq < ours.seq and w.verb != "delete" and _holder(w) == txn.holder
-        ]
-        if not mine:
-            return False
-        taken = next(w for w in writes if w.seq > mine[-1].seq)
-        expiry = _expiry(mine[-1])
-        if taken.verb == "delete" or expiry is None or expiry <= taken.received:
+        No transaction takes a live lease, so a fence reads a batch's leases once,
+        before its first write: one taken by hand after that read is seen at the
+        next batch, and the batch in flight still writes. The audit log records no
+        reads, so the checker allows such writes until the term ends. A live lease
+        taken by Janus itself (the same user as ours), or a write after the term,
+        is a violation."""
+        ours: Write | None = None
+        taken: Write | None = None
+        for w in self.leases.get(lease, []):
+            if w.seq >= seq:
+                break
+            if w.verb == "delete":
+                ours = taken = None
+            elif _holder(w) == txn.holder:
+                ours, taken = w, None
+            elif ours is not None and taken is None:
+                taken = w
+        if ours is None or taken is None or taken.user == ours.user:
+            return None
+        term = _expiry(ours)
+        return term if term is not None and taken.received < term else None
+
+    def in_flight_when_taken(self, txn: TxnRecord, target: TargetRef, ours: Write) -> bool:
+        """Whether ``ours``, a write after someone took the target's lease from us by hand
+        (``term_taken_by_hand``), can be the batch's write in flight: what must hold is
+        that we notice at the next check and write the target no more. So only our
+        first write to it since the takeover, and only within the write window of an
+        attempt that began before it (an attempt sends nothing after
+        ``ATTEMPT_WRITE_WINDOW``, the API server stores nothing of it after
+        ``API_SERVER_SLACK`` more)."""
+        leases = [w for w in self.leases.get(target.lease, []) if w.seq < ours.seq]
+        held = max((w.seq for w in leases if _holder(w) == txn.holder), default=-1)
+        taken = next((w for w in leases if w.seq > held), None)
+        if taken is None:
             return False
         again = any(taken.seq < w.seq < ours.seq for w in self.own(txn, target))
         return (
@@ -520,7 +535,9 @@ def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:
             expiry = _expiry(lease) if lease is not None else None
             holder = _holder(lease) if lease is not None else None
             if holder != txn.holder:
-                if not history.in_flight_at_steal(txn, change.target, w):
+                term = history.term_taken_by_hand(txn, change.target.lease, w.seq)
+                taken_in_flight = term is not None and w.received < term
+                if not (taken_in_flight and history.in_flight_when_taken(txn, change.target, w)):
                     verdict.fail(
                         "fencing", txn.name, f"{what} while its lease was held by {holder!r}"
                     )

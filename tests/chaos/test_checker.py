@@ -77,7 +77,13 @@ class Trace:
         return self
 
     def lease(
-        self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30, holder: str | None = None
+        self,
+        txn: TxnRecord,
+        *,
+        verb: str = "create",
+        seconds: int = 30,
+        holder: str | None = None,
+        user: str = "janus-admin",
     ) -> Trace:
         at = T0 + timedelta(seconds=len(self.writes))
         spec = {
@@ -90,6 +96,7 @@ class Trace:
             "leases",
             CM.lease,
             verb,
+            user=user,
             group="coordination.k8s.io",
             response=body,
             namespace="janus-system",
@@ -268,10 +275,10 @@ def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
 
 
 def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
-    a = txn("a", "Committed")  # ours had expired: b took it over rightly, we wrote anyway
+    a = txn("a", "Committed")
     writes = (
         Trace()
-        .lease(a, seconds=1)
+        .lease(a)
         .snapshot(a, cm("1", 10))
         .lease(a, verb="update", holder="trial/b/uid-b")
         .write(cm("2", 12), user=a.user)
@@ -281,43 +288,49 @@ def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     only(check(trial(a), writes), "fencing")
 
 
-def stolen_while_writing(a: TxnRecord, *, then: int = 0) -> Trace:
-    """Someone takes a's unexpired lease by hand between a's check and its write,
-    then, after a's write, a writes the target ``then`` times more."""
+def stolen_by_hand(a: TxnRecord, *, term: int, then: int = 0) -> list[Write]:
+    """Someone hands a's live lease to a thief by hand (chaos ``lease-steal``) just after
+    the batch's fence read it; the batch's write lands after (seed 11, trial 99); then
+    a writes the target ``then`` times more."""
     trace = (
         Trace()
-        .lease(a)
+        .lease(a, seconds=term)
         .snapshot(a, cm("1", 10))
-        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5)
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
         .write(cm("2", 12), user=a.user)
     )
     for rv in range(13, 13 + then):
         trace.write(cm("2", rv), user=a.user)
-    return trace.phase(a, "Committed")
+    return trace.phase(a, "Committed").writes
 
 
-def test_the_write_in_flight_when_an_unexpired_lease_is_stolen_passes() -> None:
-    a = txn("a", "Committed")  # seed 11, trial 99
-    assert check(trial(a), stolen_while_writing(a).writes).violations == []
+def test_a_write_in_the_term_a_lease_was_taken_by_hand_from_is_no_fencing_violation() -> None:
+    a = txn("a", "Committed")
+    assert check(trial(a), stolen_by_hand(a, term=30)).violations == []
 
 
-def test_fencing_fails_on_a_second_write_after_a_lease_was_stolen() -> None:
+def test_fencing_fails_on_a_write_after_the_term_a_lease_was_taken_by_hand_from() -> None:
+    a = txn("a", "Committed")  # a's term (3 s) ended before its write (3 s later)
+    only(check(trial(a), stolen_by_hand(a, term=3)), "fencing")
+
+
+def test_fencing_fails_on_a_second_write_after_a_lease_was_taken_by_hand() -> None:
     a = txn("a", "Committed")  # the next check would have seen the thief
-    only(check(trial(a), stolen_while_writing(a, then=1).writes), "fencing")
+    only(check(trial(a), stolen_by_hand(a, term=30, then=1)), "fencing")
 
 
-def test_fencing_fails_on_a_write_past_the_write_window_after_a_steal() -> None:
-    a = txn("a", "Committed")  # no attempt checked before the steal still writes then
-    writes = (
+def test_fencing_fails_on_a_write_past_the_write_window_after_a_lease_was_taken() -> None:
+    a = txn("a", "Committed")  # no attempt that read the lease before still writes then
+    trace = (
         Trace()
         .lease(a, seconds=120)
         .snapshot(a, cm("1", 10))
-        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5)
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
     )
     for _ in range(30):  # the clock moves a second a write: writes to something else
-        writes.add("configmaps", "unrelated", "patch", user="janus-tester")
-    writes.write(cm("2", 12), user=a.user).phase(a, "Committed")
-    only(check(trial(a), writes.writes), "fencing")
+        trace.add("configmaps", "unrelated", "patch", user="janus-tester")
+    trace.write(cm("2", 12), user=a.user).phase(a, "Committed")
+    only(check(trial(a), trace.writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
@@ -394,7 +407,7 @@ def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
 @pytest.mark.parametrize("left", ["leases_left", "snapshots_left", "finalizers_left", "stuck"])
 def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(left: str) -> None:
     a = txn("a", "Committed")
-    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")
+    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")  # type: ignore[arg-type]
 
 
 # -- serial order ----------------------------------------------------------------------
