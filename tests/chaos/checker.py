@@ -315,28 +315,29 @@ class History:
             not again and ours.received < taken.received + ATTEMPT_WRITE_WINDOW + API_SERVER_SLACK
         )
 
-    def takes(self, txn: TxnRecord, lease: str) -> list[int]:
-        """Where the transaction took the lease (absent, or another's, before).
-
-        A run holds its leases from its acquisition to its end; a run that
-        ``temporal workflow reset`` (or ``janus retry``) started takes them again."""
-        return [
-            w.seq
-            for w in self.leases.get(lease, [])
-            if w.verb != "delete"
-            and _holder(w) == txn.holder
-            and not self._held_by(txn, lease, w.seq)
-        ]
+    def retakes(self, txn: TxnRecord, lease: str) -> list[int]:
+        """Where a later run of the transaction took the lease again, after an earlier
+        run released it: every run releases its leases at its end, and a run that
+        ``temporal workflow reset`` (or ``janus retry``) started takes them again. A
+        lease that lapsed under a run and was taken back is no new run."""
+        found, released = [], False
+        for w in self.leases.get(lease, []):
+            if w.verb == "delete":
+                released = released or self._held_by(txn, lease, w.seq)
+            elif released and _holder(w) == txn.holder:
+                found.append(w.seq)
+                released = False
+        return found
 
     def runs(self, txn: TxnRecord, change: ChangeRecord) -> list[tuple[int, list[Write], int]]:
         """The transaction's writes to the change's target, by the run that made them:
-        (which take of the lease they came under, 0 for none: the writes, the base)."""
-        takes = self.takes(txn, change.target.lease)
+        (the run, counted from 1: its writes, their base)."""
+        retakes = self.retakes(txn, change.target.lease)
         grouped: dict[int, list[Write]] = {}
         for w in self.own(txn, change.target):
-            grouped.setdefault(sum(1 for t in takes if t < w.seq), []).append(w)
+            grouped.setdefault(1 + sum(1 for t in retakes if t < w.seq), []).append(w)
         return [
-            (run, mine, self.run_base(txn, change, takes[run - 1] if run > 1 else None, mine[0]))
+            (run, mine, self.run_base(txn, change, retakes[run - 2] if run > 1 else None, mine[0]))
             for run, mine in sorted(grouped.items())
         ]
 
@@ -627,7 +628,7 @@ def check_serial(history: History, verdict: Verdict) -> None:
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
             for run, mine, base in history.runs(txn, change) if change is not None else []:
-                unit = txn.name if run <= 1 else f"{txn.name} (run {run})"
+                unit = txn.name if run == 1 else f"{txn.name} (run {run})"
                 writers.append((mine[0].seq, mine[-1].seq, base, unit))
         if len({name for *_w, name in writers}) < 2:
             continue

@@ -698,3 +698,13 @@ def test_a_reset_run_after_another_commit_is_a_unit_of_the_serial_order() -> Non
 def test_serial_fails_on_a_reset_run_writing_from_its_first_runs_snapshot() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
     only(check(trial(a, b), committed_then_reset(a, b, snapshot_again=False)), "serial")
+
+
+def test_serial_fails_when_a_lease_that_lapsed_under_a_run_is_taken_back() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    trace = Trace().lease(a, seconds=3).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    trace.lease(b, verb="update").snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user)
+    trace.phase(b, "Committed").lease(b, verb="delete")
+    trace.lease(a).write(cm("2", 14), user=a.user)  # the same run: it never released it
+    trace.phase(a, "Committed").lease(a, verb="delete")
+    only(check(trial(a, b), trace.writes), "serial")
