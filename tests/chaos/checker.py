@@ -13,7 +13,8 @@ write by anyone else is a *foreign* write. The invariants:
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
-    follows it).
+    follows it). Another writer is anyone outside Janus, or another transaction
+    whose write a later run of ours found (a reset's run takes the lease again).
 ``failed``
     the status names every target not restored, with why, and each of them
     carries another writer's change made after our snapshot.
@@ -204,6 +205,16 @@ class History:
         ]
         return min(seqs) if seqs else None
 
+    def last_taken(self, txn: TxnRecord, lease: str) -> int | None:
+        """Where the transaction last took the lease (it was absent or another's before)."""
+        taken = None
+        for w in self.leases.get(lease, []):
+            before = self.lease_state(lease, w.seq)
+            ours_now = w.verb != "delete" and _holder(w) == txn.holder
+            if ours_now and (before is None or _holder(before) != txn.holder):
+                taken = w.seq
+        return taken
+
     def snapshot_base(self, txn: TxnRecord, change: ChangeRecord) -> int:
         """The position of the write that made the state the snapshot recorded (-1: before
         the trial): foreign writes after it came after our snapshot."""
@@ -325,15 +336,31 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
         _taken, snapshot = history.snapshot(txn, change.index)
         if view(mine[-1].effect()[1]) == view(snapshot):
             continue
-        if not _superseded(history, change.target, mine[-1], end):
+        if not _superseded(history, txn, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
 
 
-def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place."""
+def _superseded(
+    history: History, txn: TxnRecord, target: TargetRef, ours: Write, end: int | None
+) -> bool:
+    """Whether other writers after ``ours`` (up to ``end``) left nothing of it in place.
+
+    Another writer is anyone outside Janus, at any time, or another transaction
+    before our last take of the target's lease: after a reset, the new run takes
+    the lease again and starts from what the other transaction left (a later
+    write of another transaction, while we held the lease, replaces nothing of
+    ours that a rollback may leave: it is that transaction's fencing violation).
+    """
     until = end if end is not None else len(history.writes) + 1_000_000
-    if not any(ours.seq < f.seq < until for f in history.foreign(target)):
+    retaken = history.last_taken(txn, target.lease)
+    others = [
+        w
+        for w in history.by_target[target.key]
+        if w.user != txn.user and ours.seq < w.seq < until
+        if w.user not in history.users or (retaken is not None and w.seq < retaken)
+    ]
+    if not others:
         return False
     now = history.state_at(target, until)
     written = ours.effect()[1]

@@ -516,3 +516,47 @@ def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
         .writes
     )
     only(check(trial(a), writes), "rolled-back")
+
+
+def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
+    """a commits its patch and releases the lease; b takes it and deletes the target;
+    then a ends RolledBack: after a reset whose new run took the lease again and
+    found nothing to do (``retaken``), or without running again (a rollback that
+    never undid its write)."""
+    trace = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(None, user=b.user, verb="delete")
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+    )
+    if retaken:
+        trace.lease(a).lease(a, verb="delete")
+    return trace.phase(a, "RolledBack").writes
+
+
+def deleting(name: str) -> TxnRecord:
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        phase="Committed",
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+    )
+
+
+def test_a_reset_run_finding_another_transactions_later_write_is_rolled_back() -> None:
+    a, b = txn("a", "RolledBack"), deleting("b")  # seed 7, trial 33
+    assert check(trial(a, b), reset_after_another_commit(a, b, retaken=True)).violations == []
+
+
+def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() -> None:
+    a, b = txn("a", "RolledBack"), deleting("b")
+    only(check(trial(a, b), reset_after_another_commit(a, b, retaken=False)), "rolled-back")
