@@ -18,9 +18,9 @@ from kubernetes import client as k8s
 
 from activities.cluster import Cluster, api_errors
 from activities.parallel import side_by_side
-from janus.errors import Forbidden, InvalidTransaction
-from janus.models import DEFAULT_SERVICE_ACCOUNT, ChangeType, group_of
-from janus.operations import Identity, ResolvedTarget
+from janus.contract.errors import Forbidden, InvalidTransaction
+from janus.contract.models import DEFAULT_SERVICE_ACCOUNT, ChangeType, group_of
+from janus.contract.operations import Identity, ResolvedTarget
 
 #: The verbs a change needs besides ``get``: its action's, then its undo's.
 VERBS: dict[ChangeType, tuple[str, str]] = {

@@ -41,9 +41,9 @@ from activities import ownership, redact
 from activities.cluster import Cluster, api_errors, get_object
 from activities.fingerprint import fingerprint, same
 from activities.snapshots import labels_of as snapshot_labels
-from janus.errors import ChangeRejected, InvalidTransaction, JanusError, TargetConflict
-from janus.models import ChangeType, TransactionRef, group_of
-from janus.operations import (
+from janus.contract.errors import ChangeRejected, InvalidTransaction, JanusError, TargetConflict
+from janus.contract.models import ChangeType, TransactionRef, group_of
+from janus.contract.operations import (
     CHANGE_MARKER,
     ApplyResult,
     Identity,

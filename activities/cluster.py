@@ -25,10 +25,10 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.dynamic.resource import Resource
 
-from janus.errors import ChangeRejected, Forbidden, InvalidTransaction, JanusError
-from janus.models import DEFAULT_SERVICE_ACCOUNT
-from janus.operations import Identity
-from janus.timeouts import TimedApiClient
+from janus.clients.kubernetes import TimedApiClient
+from janus.contract.errors import ChangeRejected, Forbidden, InvalidTransaction, JanusError
+from janus.contract.models import DEFAULT_SERVICE_ACCOUNT
+from janus.contract.operations import Identity
 
 
 def api_message(err: ApiException) -> str:

@@ -18,9 +18,15 @@ from kubernetes.client.exceptions import ApiException
 from activities import redact
 from activities.changes import is_secret
 from activities.cluster import Cluster, translate
-from janus.errors import InvalidTransaction, JanusError
-from janus.models import API_GROUP, API_VERSION, PLURAL, WITHHOLD_CONTENT_ABOVE, TransactionRef
-from janus.operations import ResolvedTarget
+from janus.contract.errors import InvalidTransaction, JanusError
+from janus.contract.models import (
+    API_GROUP,
+    API_VERSION,
+    PLURAL,
+    WITHHOLD_CONTENT_ABOVE,
+    TransactionRef,
+)
+from janus.contract.operations import ResolvedTarget
 
 
 def transaction_changes(cluster: Cluster, ref: TransactionRef) -> list[dict[str, Any]]:

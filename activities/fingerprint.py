@@ -22,7 +22,7 @@ import hmac
 import json
 from typing import Any
 
-from janus.operations import CHANGE_MARKER
+from janus.contract.operations import CHANGE_MARKER
 
 #: Annotations controllers maintain on objects they own; not a user's change.
 CONTROLLER_ANNOTATION_PREFIXES = ("deployment.kubernetes.io/",)

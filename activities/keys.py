@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors
-from janus.errors import JanusError
+from janus.contract.errors import JanusError
 
 SECRET_NAME = "janus-fingerprint-key"
 _DATA_KEY = "key"

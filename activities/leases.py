@@ -16,8 +16,8 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors, translate
 from activities.parallel import side_by_side
-from janus.errors import JanusError, LeaseLost
-from janus.operations import (
+from janus.contract.errors import JanusError, LeaseLost
+from janus.contract.operations import (
     HOLDER_UID_LABEL,
     AcquireLeasesInput,
     AcquireLeasesResult,
@@ -26,7 +26,7 @@ from janus.operations import (
     ReleaseLeasesInput,
     ResolvedTarget,
 )
-from janus.wire import micro_time
+from janus.contract.wire import micro_time
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "janus"}
 

@@ -1,4 +1,4 @@
-"""The activities the worker registers, under the names ``janus.operations`` gives.
+"""The activities the worker registers, under the names ``janus.contract.operations`` gives.
 
 Activities are synchronous (the Kubernetes client is) and run in the worker's
 thread pool. Each one turns a ``JanusError`` into a non-retryable
@@ -7,7 +7,7 @@ propagates and Temporal retries it. Around the real work, ``_run``:
 
 - heartbeats from a helper thread, so a worker that dies mid-activity is
   noticed within the heartbeat timeout rather than the start-to-close timeout;
-- fences every request by the attempt's deadline (``janus.timeouts``): its
+- fences every request by the attempt's deadline (``janus.clients.kubernetes``): its
   start-to-close timeout, and for the activities that write targets the shorter
   ``ATTEMPT_WRITE_WINDOW``; past it, or once Temporal has cancelled the attempt
   (it timed out on the server, or the worker shuts down), nothing is sent, so a
@@ -42,11 +42,11 @@ from activities.keys import FingerprintKey
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
 from activities.snapshots import Earlier, SnapshotStore
-from janus import operations as ops
-from janus.config import Fault, FaultOperation, FaultPoint, WorkerSettings
-from janus.errors import InjectedFault, JanusError, SnapshotLost, about_change
-from janus.models import ChangeType, TransactionRef
-from janus.timeouts import writes_until
+from janus.clients.kubernetes import writes_until
+from janus.contract import operations as ops
+from janus.contract.config import Fault, FaultOperation, FaultPoint, WorkerSettings
+from janus.contract.errors import InjectedFault, JanusError, SnapshotLost, about_change
+from janus.contract.models import ChangeType, TransactionRef
 
 T = TypeVar("T")
 S = TypeVar("S")

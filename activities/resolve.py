@@ -19,8 +19,8 @@ from activities import redact
 from activities.access import AccessCheck
 from activities.cluster import Cluster, translate
 from activities.content import transaction_changes
-from janus.errors import InvalidTransaction, about_change
-from janus.models import (
+from janus.contract.errors import InvalidTransaction, about_change
+from janus.contract.models import (
     DEFAULT_SERVICE_ACCOUNT,
     MAX_CHANGES,
     Change,
@@ -30,7 +30,13 @@ from janus.models import (
     group_of,
     holds_secret,
 )
-from janus.operations import Identity, ResolvedTarget, ResolveInput, ResolveResult, lease_name
+from janus.contract.operations import (
+    Identity,
+    ResolvedTarget,
+    ResolveInput,
+    ResolveResult,
+    lease_name,
+)
 
 
 def resolve_targets(

@@ -27,9 +27,9 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors
 from activities.fingerprint import fingerprint
-from janus.errors import JanusError
-from janus.models import API_GROUP, TransactionRef
-from janus.operations import TRANSACTION_UID_LABEL, Snapshot, SnapshotStoreKind
+from janus.contract.errors import JanusError
+from janus.contract.models import API_GROUP, TransactionRef
+from janus.contract.operations import TRANSACTION_UID_LABEL, Snapshot, SnapshotStoreKind
 
 #: Room left in a shard for keys and metadata below the API server's 1 MiB limit.
 MAX_SHARD_BYTES = 512 * 1024

@@ -10,8 +10,8 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors, api_message, translate
 from activities.parallel import side_by_side
-from janus.errors import JanusError
-from janus.models import (
+from janus.contract.errors import JanusError
+from janus.contract.models import (
     API_GROUP,
     API_VERSION,
     KIND,
@@ -19,7 +19,7 @@ from janus.models import (
     STALE_STATUS_MESSAGE,
     TransactionRef,
 )
-from janus.operations import MirrorStatusInput, PhaseEvent
+from janus.contract.operations import MirrorStatusInput, PhaseEvent
 
 _EVENT_MESSAGE_MAX = 1000
 

@@ -22,8 +22,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from benchmarks.environment import BenchError, Cluster, kubectl_executable
-from janus import search_attributes
-from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
+from janus.contract import search_attributes
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
 
 ApplyWith = Literal["api", "kubectl"]
 

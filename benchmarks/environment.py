@@ -33,9 +33,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus import accounts
-from janus.crd import custom_resource_definition
-from janus.worker import connect
+from janus.contract.crd import custom_resource_definition
+from janus.dev import accounts
+from janus.runtime.worker import connect
 
 REPO = Path(__file__).resolve().parents[1]
 LEASE_NAMESPACE = "janus-system"

@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from janus import operations as ops
+from janus.contract import operations as ops
 
 #: Activity type → what it is for.
 CATEGORY = {

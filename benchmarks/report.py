@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks import history
 from benchmarks.environment import REPO
-from janus.models import MAX_CHANGES
+from janus.contract.models import MAX_CHANGES
 
 MIB = 1024 * 1024
 MEMORY_GOAL_BYTES = 500 * MIB

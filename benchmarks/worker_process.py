@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import sys
 
-from janus.worker import serve_from_env
+from janus.runtime.worker import serve_from_env
 
 READY = "ready"
 

@@ -19,7 +19,7 @@ from kubernetes import utils as k8s_utils
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.resource import Resource
 
-from janus.models import manifest
+from janus.contract.models import manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"

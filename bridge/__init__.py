@@ -14,12 +14,12 @@ bridge only watches:
   workflow (which rolls back, shielded) and lets the object go once the
   workflow has closed (``bridge.handlers``).
 * **every change** — Prometheus metrics derived from status changes
-  (``bridge.observe``, ``janus.metrics``).
+  (``bridge.observe``, ``janus.contract.metrics``).
 
 Several replicas may run; a Lease elects the one that acts
 (``bridge.leadership``). The bridge never imports the workflow or activity code:
 it starts the workflow by its type name, with the shared models of
-``janus.models`` as input.
+``janus.contract.models`` as input.
 """
 
 from bridge.component import Bridge

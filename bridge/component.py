@@ -21,8 +21,8 @@ from bridge import installations
 from bridge.leadership import LeaderElection, LeadershipLost
 from bridge.observe import Observer
 from bridge.operator import OperatorThread
-from janus.health import Check
-from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings
+from janus.contract.settings import BridgeSettings, ClusterSettings, TemporalSettings
+from janus.runtime.health import Check
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ OPERATOR_STOP_SECONDS = 30.0
 
 @dataclass
 class Bridge:
-    """The bridge component of ``janus bridge`` and ``janus run`` (see ``janus.processes``)."""
+    """The bridge component of ``janus bridge`` and ``janus run`` (``janus.runtime.processes``)."""
 
     temporal: TemporalSettings
     cluster: ClusterSettings

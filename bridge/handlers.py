@@ -29,9 +29,9 @@ from bridge.installations import INSTALLATION_LABEL, Directory
 from bridge.observe import Observer, parse_status
 from bridge.runs import Runs, ref_of
 from bridge.snapshots import delete_snapshots, release_leases
-from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
-from janus.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
-from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionRef
+from janus.contract.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
+from janus.contract.settings import DEFAULT_INSTALLATION, BridgeSettings
 
 T = TypeVar("T")
 

@@ -45,8 +45,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from janus.models import API_GROUP
-from janus.settings import DEFAULT_INSTALLATION, BridgeSettings
+from janus.contract.models import API_GROUP
+from janus.contract.settings import DEFAULT_INSTALLATION, BridgeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from janus import metrics
-from janus.wire import micro_time
+from janus.contract import metrics
+from janus.contract.wire import micro_time
 
 logger = logging.getLogger(__name__)
 

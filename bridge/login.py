@@ -19,8 +19,8 @@ from typing import Any
 import kopf
 from kubernetes.client import Configuration
 
-from janus.config import kubernetes_client
-from janus.settings import ClusterSettings
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract.settings import ClusterSettings
 
 
 def connection_info(cluster: ClusterSettings) -> kopf.ConnectionInfo:

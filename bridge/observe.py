@@ -4,7 +4,7 @@ The workflow mirrors the whole status to the custom resource after every step,
 so consecutive views of one Transaction tell the story: a phase moved, an item
 became prepared, committed or rolled back, an error appeared, a lease was taken,
 a wait began. The functions here compare two views and name those facts; the
-``Observer`` feeds them to the counters of ``janus.metrics``.
+``Observer`` feeds them to the counters of ``janus.contract.metrics``.
 
 A watch may skip intermediate states (a re-list after a dropped connection shows
 only the latest), so phase changes along the forward path are filled in: from
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from janus import metrics
-from janus.models import ItemStatus, Phase, TransactionStatus
+from janus.contract import metrics
+from janus.contract.models import ItemStatus, Phase, TransactionStatus
 
 logger = logging.getLogger(__name__)
 

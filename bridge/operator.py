@@ -43,9 +43,9 @@ from bridge.installations import Directory
 from bridge.login import login_handler
 from bridge.observe import Observer
 from bridge.runs import Runs
-from janus.preflight import temporal_client
-from janus.settings import BridgeSettings, ClusterSettings, TemporalSettings
-from janus.timeouts import CONNECT_TIMEOUT
+from janus.clients.kubernetes import CONNECT_TIMEOUT
+from janus.contract.settings import BridgeSettings, ClusterSettings, TemporalSettings
+from janus.runtime.preflight import temporal_client
 
 logger = logging.getLogger(__name__)
 

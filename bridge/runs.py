@@ -42,11 +42,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from bridge import status
-from janus import metrics, search_attributes
-from janus.models import Phase, TransactionInput, TransactionRef, TransactionStatus
-from janus.preflight import workflow_url
-from janus.settings import TemporalSettings
-from janus.versioning import generation_queue
+from janus.contract import metrics, search_attributes
+from janus.contract.models import Phase, TransactionInput, TransactionRef, TransactionStatus
+from janus.contract.settings import TemporalSettings
+from janus.contract.versioning import generation_queue
+from janus.runtime.preflight import workflow_url
 
 logger = logging.getLogger(__name__)
 

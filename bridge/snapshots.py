@@ -22,7 +22,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from janus.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
+from janus.contract.operations import HOLDER_UID_LABEL, TRANSACTION_UID_LABEL
 
 #: Attempts at one lease whose resourceVersion keeps changing under us.
 RELEASE_ATTEMPTS = 3

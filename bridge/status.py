@@ -23,7 +23,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from janus.models import (
+from janus.contract.models import (
     API_GROUP,
     API_VERSION,
     PLURAL,

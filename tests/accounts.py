@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kubernetes.client import ApiClient
 
-from janus import accounts
+from janus.dev import accounts
 
 #: Every verb on every resource, bound per namespace (a RoleBinding).
 TARGETS_ROLE = "janus-test-targets"

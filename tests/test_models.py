@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from activities.fingerprint import KEYED, fingerprint, same
-from janus.crd import crd_yaml
-from janus.models import (
+from janus.contract.crd import crd_yaml
+from janus.contract.models import (
     DEFAULT_SERVICE_ACCOUNT,
     WITHHOLD_CONTENT_ABOVE,
     Target,
@@ -19,7 +19,7 @@ from janus.models import (
     manifest,
     parse_duration,
 )
-from janus.operations import lease_name
+from janus.contract.operations import lease_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

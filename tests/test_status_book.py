@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from janus.models import TransactionInput, TransactionRef, TransactionSpec
+from janus.contract.models import TransactionInput, TransactionRef, TransactionSpec
 from workflows.policies import lease_duration, progress_every
 from workflows.status import ITEMS_SHOWN_UP_TO, StatusBook
 

@@ -18,7 +18,7 @@ commands the history records. So:
    one release, then the old path and the call go. Patch ids are listed in the
    README's "Upgrading Janus" section.
 2. Activity input and result models (``janus/operations.py``) and the workflow's
-   input (``janus.models.TransactionInput``) stay backward compatible both ways:
+   input (``janus.contract.models.TransactionInput``) stay backward compatible both ways:
    add fields with defaults; never remove, rename or retype one; a release must
    read what the previous one wrote, and what it writes must not break the
    previous one (a rolled-back deploy). Activity names (``ops.*`` constants) never

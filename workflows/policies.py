@@ -2,7 +2,7 @@
 
 Forward steps give up after a bounded number of attempts (then the saga rolls
 back); undos retry longer, because giving up on an undo leaves the cluster
-half-changed and the Transaction Failed. Errors of the ``janus.errors`` types are
+half-changed and the Transaction Failed. Errors of the ``janus.contract.errors`` types are
 never retried: they describe the Transaction, not a passing fault.
 """
 
@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
-from janus.errors import NON_RETRYABLE
+from janus.contract.errors import NON_RETRYABLE
 
 #: How long a lease stays valid without renewal. A transaction whose workflow
 #: died is taken over by others this long after its last renewal.

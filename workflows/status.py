@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from janus.models import (
+from janus.contract.models import (
     ChangeType,
     Condition,
     ItemStatus,

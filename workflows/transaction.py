@@ -14,7 +14,7 @@ holds waits for it, up to ``lockTimeout``. Every terminal phase releases every
 lease.
 
 The workflow is deterministic: all I/O is in activities, called by name with the
-models of ``janus.operations``; time is ``workflow.now()``.
+models of ``janus.contract.operations``; time is ``workflow.now()``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from janus import operations as ops
-    from janus import search_attributes
-    from janus.errors import LeaseLost, LockTimeout, SnapshotLost
-    from janus.models import (
+    from janus.contract import operations as ops
+    from janus.contract import search_attributes
+    from janus.contract.errors import LeaseLost, LockTimeout, SnapshotLost
+    from janus.contract.models import (
         Phase,
         TransactionInput,
         TransactionStatus,

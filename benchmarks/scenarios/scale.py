@@ -8,7 +8,7 @@ terminal phase, the worker's peak RSS during the run (VmHWM, reset before it),
 the workflow history (events, bytes, its largest event), the Transaction as
 stored (spec + status) and the largest snapshot shard.
 
-Sizes above ``janus.models.MAX_CHANGES`` cannot be submitted: the API server
+Sizes above ``janus.contract.models.MAX_CHANGES`` cannot be submitted: the API server
 rejects them at admission. For those the scenario records the server's answer
 to a dry-run create and extrapolates, from the measured sizes, what such a
 transaction would need (status and history size against the limits).
@@ -30,7 +30,7 @@ from benchmarks.driver import Driver
 from benchmarks.environment import LEASE_NAMESPACE, ChildProcess
 from benchmarks.stats import linear_fit, quadratic_fit, ratio
 from benchmarks.workload import PlainScript, config_map_transaction
-from janus.models import API_GROUP, API_VERSION, MAX_CHANGES, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, MAX_CHANGES, PLURAL
 
 TRANSACTION_UID_LABEL = f"{API_GROUP}/transaction-uid"
 

@@ -28,7 +28,7 @@ from benchmarks.driver import Driver, Outcome
 from benchmarks.environment import CLIENT_THREADS, ChildProcess, gather_limited
 from benchmarks.stats import describe
 from benchmarks.workload import config_map_transaction
-from janus import operations as ops
+from janus.contract import operations as ops
 
 
 def plan(

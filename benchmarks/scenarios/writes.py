@@ -19,7 +19,7 @@ from benchmarks.context import Context
 from benchmarks.scenarios.scale import _api_message, _json_size, cm_names
 from benchmarks.stats import median
 from benchmarks.workload import config_map_transaction
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 
 STATUS_WRITES = 3
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from janus import search_attributes
+from janus.contract import search_attributes
 from janus.dev.pki import Pki
 
 TIMEOUT = 2.0

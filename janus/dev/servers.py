@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from janus import search_attributes
+from janus.contract import search_attributes
 from janus.dev.build import Binaries
 from janus.dev.errors import DevClusterError
 from janus.dev.paths import StateLayout

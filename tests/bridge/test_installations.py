@@ -22,8 +22,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from bridge.installations import INSTALLATION_LABEL, Directory, Leader, finalizer
-from janus.settings import BridgeSettings
-from janus.versioning import generation_queue
+from janus.contract.settings import BridgeSettings
+from janus.contract.versioning import generation_queue
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, config_map_transaction, kubectl
 
 WAIT = "--timeout=90s"
@@ -90,7 +90,7 @@ async def test_two_installations_each_handle_exactly_their_own(
     bridges = {}
     for installation, extra in ((alpha, ()), (beta, ("--pinned-only",))):
         env = {"JANUS_TASK_QUEUE": installation, "JANUS_INSTALLATION": installation}
-        janus.worker(env=env)
+        janus.runtime.worker(env=env)
         bridges[installation] = janus.bridge(*extra, env=env)
     for bridge in bridges.values():
         bridge.wait_for("janus_bridge_leader", 1)

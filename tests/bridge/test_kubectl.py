@@ -21,7 +21,7 @@ def columns(line: str) -> list[str]:
 
 
 def test_seed_transaction_commits_and_a_bad_one_rolls_back(janus: Janus, namespace: str) -> None:
-    worker, bridge = janus.worker(), janus.bridge()
+    worker, bridge = janus.runtime.worker(), janus.bridge()
     ns = ("-n", namespace)
 
     kubectl(*ns, "apply", "-f", str(EXAMPLES / "seed-objects.yaml"))

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bridge.observe import Observer, item_operations, lock_operations, phase_path
-from janus.models import ChangeType, ItemStatus, Phase, TransactionStatus
+from janus.contract.models import ChangeType, ItemStatus, Phase, TransactionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

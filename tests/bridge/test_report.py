@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from janus.models import ChangeType, ItemStatus, Phase, Summary, TransactionStatus
-from janus.report import render
+from janus.cli.report import render
+from janus.contract.models import ChangeType, ItemStatus, Phase, Summary, TransactionStatus
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

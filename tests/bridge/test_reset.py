@@ -20,8 +20,8 @@ import yaml
 from kubernetes.client import ApiClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from janus.contract.models import TransactionRef
 from janus.dev import Endpoints
-from janus.models import TransactionRef
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, config_map_transaction, kubectl
 from tests.bridge.test_delete import leases_held_by
 
@@ -51,7 +51,7 @@ async def test_reset_during_commit_then_cancel_leaves_no_lease(
     kube_api: ApiClient,
     temporal_client: Client,
 ) -> None:
-    worker = janus.worker(env=DELAYED_COMMIT)
+    worker = janus.runtime.worker(env=DELAYED_COMMIT)
     janus.bridge()
     manifest = config_map_transaction("reset-me", "reset-0", "reset-1")
     kubectl("-n", namespace, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -74,7 +74,7 @@ async def test_reset_during_commit_then_cancel_leaves_no_lease(
         "--yes",
     )
     temporal(endpoints, "workflow", "cancel", "--workflow-id", workflow_id)
-    janus.worker()
+    janus.runtime.worker()
     kubectl(
         "-n",
         namespace,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from janus.daemon import running_pid
+from janus.runtime.daemon import running_pid
 from tests.bridge.support import (
     FAST_ELECTION,
     JANUS,

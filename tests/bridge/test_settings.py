@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from janus.preflight import workflow_url
-from janus.settings import (
+from janus.contract.settings import (
     BridgeSettings,
     ClusterSettings,
     TemporalSettings,
     installation_for,
     split_namespaces,
 )
+from janus.runtime.preflight import workflow_url
 from tests.bridge.support import JANUS
 
 

@@ -45,7 +45,7 @@ from graphlib import CycleError, TopologicalSorter
 from itertools import pairwise
 from typing import Any
 
-from janus.operations import CHANGE_MARKER
+from janus.contract.operations import CHANGE_MARKER
 from tests.chaos.audit import Write
 from tests.chaos.record import TERMINAL, ChangeRecord, TargetRef, TrialRecord, TxnRecord
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from janus.operations import lease_name
+from janus.contract.operations import lease_name
 
 #: apiVersion/kind -> the resource name the API server's audit log uses.
 RESOURCES = {

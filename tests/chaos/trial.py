@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.chaos.audit import AuditTail, parse
 from tests.chaos.checker import Verdict, check
 from tests.chaos.plan import FOREIGN, Action, TrialPlan, content_of, initial_object

@@ -31,9 +31,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus.crd import custom_resource_definition
+from janus.contract.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, processes
-from janus.worker import connect
+from janus.runtime.worker import connect
 from tests.chaos.plan import GROUP
 from tests.chaos.proxy import FaultProxy
 from tests.reliability.test_server_restarts import restart, wait_apiserver, wait_temporal

@@ -41,7 +41,7 @@ from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
 from bridge.snapshots import delete_snapshots
-from janus.operations import CHANGE_MARKER, TRANSACTION_UID_LABEL
+from janus.contract.operations import CHANGE_MARKER, TRANSACTION_UID_LABEL
 from tests.accounts import open_namespace
 from tests.saga.harness import LEASE_NAMESPACE, Harness
 

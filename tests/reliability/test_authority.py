@@ -35,9 +35,9 @@ from kubernetes import client as k8s
 from temporalio.api.history.v1 import History
 
 from activities.fingerprint import KEYED, fingerprint
-from janus import search_attributes
-from janus.models import TransactionInput
-from janus.operations import TRANSACTION_UID_LABEL, lease_name
+from janus.contract import search_attributes
+from janus.contract.models import TransactionInput
+from janus.contract.operations import TRANSACTION_UID_LABEL, lease_name
 from tests.bridge.support import kubectl
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps

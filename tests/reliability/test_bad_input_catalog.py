@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.reliability import tally
 from tests.reliability.scenario import user_view
 from tests.saga.harness import Harness, change, finish, transaction

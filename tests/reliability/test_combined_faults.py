@@ -40,9 +40,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus.config import Fault, WorkerSettings
-from janus.operations import CHANGE_MARKER, lease_name
-from janus.wire import micro_time
+from janus.contract.config import Fault, WorkerSettings
+from janus.contract.operations import CHANGE_MARKER, lease_name
+from janus.contract.wire import micro_time
 from tests.bridge.support import kubectl
 from tests.reliability.worker_process import WorkerProcess, Zygote
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction

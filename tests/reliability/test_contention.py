@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from janus.config import Fault
-from janus.operations import lease_name
+from janus.contract.config import Fault
+from janus.contract.operations import lease_name
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction

@@ -179,8 +179,7 @@ def test_every_request_of_a_client_has_a_timeout(proxy: HoldProxy) -> None:
     """Without the fix this call never returns (the proxy never answers)."""
     from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 
-    from janus.config import kubernetes_client
-    from janus.timeouts import writes_until
+    from janus.clients.kubernetes import kubernetes_client, writes_until
 
     proxy.hold(r"^GET /api/v1/namespaces/default(\?|$)")
     with kubernetes_client(str(proxy.kubeconfig)) as api:

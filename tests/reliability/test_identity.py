@@ -24,8 +24,8 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
-from janus.config import WorkerSettings
-from janus.worker import build_worker
+from janus.contract.config import WorkerSettings
+from janus.runtime.worker import build_worker
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, example, transaction

@@ -8,9 +8,9 @@ import pytest
 
 from activities import redact
 from activities.access import needed
-from janus.config import Fault, FaultPoint, WorkerSettings
-from janus.models import ChangeType, TransactionInput
-from janus.operations import ResolvedTarget
+from janus.contract.config import Fault, FaultPoint, WorkerSettings
+from janus.contract.models import ChangeType, TransactionInput
+from janus.contract.operations import ResolvedTarget
 
 
 def test_a_fault_names_a_point_an_optional_delay_and_transaction() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from kubernetes import client as k8s
 from temporalio.api.history.v1 import History
 
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps
 from tests.reliability.worker_process import WorkerProcess, Zygote

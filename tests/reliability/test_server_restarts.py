@@ -34,10 +34,10 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
-from janus.crd import custom_resource_definition
+from janus.contract.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, build, pki, processes, servers
 from janus.dev.state import ClusterState, load_model, save_model
-from janus.worker import connect
+from janus.runtime.worker import connect
 from tests.accounts import open_namespace
 from tests.reliability import tally
 from tests.reliability.worker_process import WorkerProcess, Zygote

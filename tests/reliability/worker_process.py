@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def serve(task_queue: str) -> None:
-    from janus.worker import serve_from_env
+    from janus.runtime.worker import serve_from_env
 
     await serve_from_env(task_queue, lambda: print(READY, flush=True))
 
@@ -74,8 +74,8 @@ def zygote() -> None:
     from kubernetes import client as k8s
 
     import activities  # noqa: F401
-    import janus.config
-    import janus.worker  # noqa: F401
+    import janus.contract.config
+    import janus.runtime.worker  # noqa: F401
     import workflows  # noqa: F401
 
     # The client imports API and model modules lazily; do it once, here.

@@ -14,8 +14,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from janus import operations as ops
-    from janus.models import Phase, TransactionInput, TransactionStatus
+    from janus.contract import operations as ops
+    from janus.contract.models import Phase, TransactionInput, TransactionStatus
     from workflows.policies import LOCAL
     from workflows.transaction import TransactionWorkflow
 

@@ -38,7 +38,7 @@ from temporalio.client import Client
 
 from janus.dev import ControlPlane, Endpoints
 from janus.dev.paths import testing_state_dir
-from janus.worker import connect
+from janus.runtime.worker import connect
 from tests.replay.processes import TreeProcess, janus_command
 from tests.replay.releases import ROOT, Release, checked_out, release
 

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from janus.worker import workflow_runner
+from janus.runtime.worker import workflow_runner
 from tests.replay.releases import HISTORIES, ROOT
 from workflows import TransactionWorkflow
 

@@ -27,8 +27,8 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 
+from janus.contract.versioning import generation_queue
 from janus.dev import Endpoints
-from janus.versioning import generation_queue
 from tests.replay.installation import (
     TERMINAL,
     Installation,

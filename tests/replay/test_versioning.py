@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from janus.versioning import GENERATION, OLDEST_SERVED, generation_queue, served_queues
+from janus.contract.versioning import GENERATION, OLDEST_SERVED, generation_queue, served_queues
 from tests.replay.releases import ROOT
 
 #: ``workflow.patched("id")`` with a real id (the rule's ``<short-descriptive-id>`` is not one).

@@ -13,9 +13,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
-from janus.config import WorkerSettings
-from janus.crd import custom_resource_definition
-from janus.worker import build_worker
+from janus.contract.config import WorkerSettings
+from janus.contract.crd import custom_resource_definition
+from janus.runtime.worker import build_worker
 from tests.saga.harness import LEASE_NAMESPACE, Harness
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -90,7 +90,7 @@ async def start_worker(
     temporal_client: Client, task_queue: str, endpoints: object
 ) -> AsyncIterator[StartWorker]:
     """Start a worker on the test's task queue, with the given settings."""
-    from janus.config import kubernetes_client
+    from janus.clients.kubernetes import kubernetes_client
 
     running: list[tuple[object, asyncio.Task[None]]] = []
 

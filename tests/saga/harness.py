@@ -14,8 +14,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from janus import search_attributes
-from janus.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
+from janus.contract import search_attributes
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
 
 LEASE_NAMESPACE = "janus-system"
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from janus.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.saga.harness import Harness, change, transaction
 
 PATCH = change("ConfigMap", "present", "Patch", {"data": {"k": "v"}})

@@ -7,7 +7,7 @@ import datetime as dt
 
 from kubernetes import client as k8s
 
-from janus.operations import lease_name
+from janus.contract.operations import lease_name
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 

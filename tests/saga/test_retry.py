@@ -8,9 +8,10 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 
-from janus.config import Fault, WorkerSettings, kubernetes_client
-from janus.retry import retry_rollback
-from janus.worker import build_worker
+from janus.cli.retry import retry_rollback
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract.config import Fault, WorkerSettings
+from janus.runtime.worker import build_worker
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 

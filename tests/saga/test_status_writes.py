@@ -13,9 +13,9 @@ from kubernetes.client import ApiClient
 
 from activities.cluster import Cluster
 from activities.status import mirror_status
-from janus.config import Fault
-from janus.models import Phase, TransactionRef, TransactionStatus
-from janus.operations import MirrorStatusInput
+from janus.contract.config import Fault
+from janus.contract.models import Phase, TransactionRef, TransactionStatus
+from janus.contract.operations import MirrorStatusInput
 from tests.saga.harness import Harness, change, finish, transaction
 
 #: Changes whose undos all fail, and target names near the limit (253): every

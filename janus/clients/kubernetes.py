@@ -27,16 +27,18 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from kubernetes.client import ApiClient
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
 from urllib3.util.retry import Retry
 
-from janus.operations import API_SERVER_SLACK
+from janus.contract.operations import API_SERVER_SLACK
 
 #: Seconds to open a connection to the API server.
 CONNECT_TIMEOUT = 5.0
@@ -49,7 +51,7 @@ REQUEST_TIMEOUT = 15.0
 MIN_REQUEST_SECONDS = 0.5
 
 #: How long after its deadline a request the API server accepted may still be
-#: stored (``janus.operations.API_SERVER_SLACK``).
+#: stored (``janus.contract.operations.API_SERVER_SLACK``).
 SERVER_SLACK = API_SERVER_SLACK.total_seconds()
 
 
@@ -154,3 +156,24 @@ class TimedApiClient(ApiClient):
             post_params,
             _request_timeout=timeout,
         )
+
+
+#: Connections kept open to the API server by one process.
+API_CONNECTIONS = 64
+
+
+def kubernetes_client(kubeconfig: str | None = None) -> ApiClient:
+    """A client from a kubeconfig (flag, then KUBECONFIG), or the in-cluster account;
+    every request it sends has a timeout (``janus.clients.kubernetes``)."""
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    configuration = Configuration()
+    if path:
+        kube_config.load_kube_config(config_file=path, client_configuration=configuration)
+    else:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    # Activities run in threads, and some send several requests at once: without
+    # room for all of them, connections are dropped and made again.
+    configuration.connection_pool_maxsize = API_CONNECTIONS
+    configuration.retries = RETRIES
+    # Every request bounded in time, on the client and on the server (janus.clients.kubernetes).
+    return TimedApiClient(configuration)

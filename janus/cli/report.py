@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from janus.models import ItemStatus, Phase, TransactionStatus
+from janus.contract.models import ItemStatus, Phase, TransactionStatus
 
 _PHASE_STORY = {
     Phase.PENDING: "waiting for its workflow to start",

@@ -2,8 +2,8 @@
 
 import click
 
-from janus.commands import COMMANDS
-from janus.crd import crd_yaml
+from janus.cli.commands import COMMANDS
+from janus.contract.crd import crd_yaml
 from janus.dev.cli import dev
 
 

@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 
-from janus.operations import UNDO_CHANGES
+from janus.contract.operations import UNDO_CHANGES
 
 
 class RetryRefused(Exception):

@@ -16,7 +16,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from janus.models import DEFAULT_SERVICE_ACCOUNT
+from janus.contract.models import DEFAULT_SERVICE_ACCOUNT
 
 
 def provide(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from janus.settings import ProbeSettings
+from janus.contract.settings import ProbeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ component fails, the others are stopped too and the process exits non-zero, so
 a supervisor (Kubernetes, or whoever started ``janus run``) restarts it whole.
 
 Everything that can be checked before starting is checked first
-(``janus.preflight``), and reported as a ``StartupError``.
+(``janus.runtime.preflight``), and reported as a ``StartupError``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bridge import Bridge
-from janus import preflight
-from janus.config import WorkerSettings
-from janus.health import Check, HealthServer
-from janus.settings import BridgeSettings, ClusterSettings, ProbeSettings, TemporalSettings
-from janus.versioning import served_queues
-from janus.worker import build_workers
+from janus.contract.config import WorkerSettings
+from janus.contract.settings import BridgeSettings, ClusterSettings, ProbeSettings, TemporalSettings
+from janus.contract.versioning import served_queues
+from janus.runtime import preflight
+from janus.runtime.health import Check, HealthServer
+from janus.runtime.worker import build_workers
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,9 @@ import fnmatch
 import os
 from typing import Literal
 
-from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, Configuration
 from pydantic import BaseModel, ConfigDict, Field
 
-from janus.models import parse_duration
-from janus.timeouts import RETRIES, TimedApiClient
+from janus.contract.models import parse_duration
 
 
 class FaultPoint(enum.StrEnum):
@@ -141,24 +138,3 @@ class WorkerSettings(BaseModel):
 
 def _flag(variable: str) -> bool:
     return os.environ.get(variable, "").lower() in ("1", "true", "yes")
-
-
-#: Connections kept open to the API server by one process.
-API_CONNECTIONS = 64
-
-
-def kubernetes_client(kubeconfig: str | None = None) -> ApiClient:
-    """A client from a kubeconfig (flag, then KUBECONFIG), or the in-cluster account;
-    every request it sends has a timeout (``janus.timeouts``)."""
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    configuration = Configuration()
-    if path:
-        kube_config.load_kube_config(config_file=path, client_configuration=configuration)
-    else:
-        kube_config.load_incluster_config(client_configuration=configuration)
-    # Activities run in threads, and some send several requests at once: without
-    # room for all of them, connections are dropped and made again.
-    configuration.connection_pool_maxsize = API_CONNECTIONS
-    configuration.retries = RETRIES
-    # Every request bounded in time, on the client and on the server (janus.timeouts).
-    return TimedApiClient(configuration)

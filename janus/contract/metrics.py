@@ -13,7 +13,7 @@ bridge replica that leads (see ``bridge.leadership``) is the one that counts;
 
 Label values:
 
-* ``phase``, ``from``, ``to``: the phases of ``janus.models.Phase``; ``from`` is
+* ``phase``, ``from``, ``to``: the phases of ``janus.contract.models.Phase``; ``from`` is
   ``""`` for a Transaction that had no status yet.
 * item ``operation``: ``prepare`` (lease + snapshot + dry run), ``commit``
   (the change's action), ``undo``; ``outcome``: ``succeeded`` or ``failed``.

@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from janus.models import ChangeType, Phase, TransactionRef, TransactionSpec, TransactionStatus
+from janus.contract.models import (
+    ChangeType,
+    Phase,
+    TransactionRef,
+    TransactionSpec,
+    TransactionStatus,
+)
 
 RESOLVE_TARGETS = "resolve_targets"
 ACQUIRE_LEASES = "acquire_leases"

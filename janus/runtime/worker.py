@@ -16,8 +16,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, TransactionActivities
-from janus.config import WorkerSettings, kubernetes_client
-from janus.versioning import served_queues, worker_identity
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract.config import WorkerSettings
+from janus.contract.versioning import served_queues, worker_identity
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -71,7 +72,7 @@ def build_workers(
     settings: WorkerSettings,
 ) -> list[Worker]:
     """A worker for each generation's queue of ``task_queue`` this release serves
-    (``janus.versioning``): today's, and the older ones an upgrade inherits."""
+    (``janus.contract.versioning``): today's, and the older ones an upgrade inherits."""
     return [
         build_worker(client, task_queue=queue, api_client=api_client, settings=settings)
         for queue in served_queues(task_queue)

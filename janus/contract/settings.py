@@ -10,7 +10,7 @@ checked here, before anything connects, so a mistake is reported as the flag
 to fix rather than as a stack trace from deep inside a client.
 
 These models hold *what was asked*; whether the servers answer is checked at
-start by ``janus.preflight``.
+start by ``janus.runtime.preflight``.
 """
 
 from __future__ import annotations

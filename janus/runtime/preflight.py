@@ -26,10 +26,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from urllib3.exceptions import HTTPError
 
-from janus import search_attributes
-from janus.config import kubernetes_client
-from janus.models import API_GROUP, API_VERSION, PLURAL
-from janus.settings import ClusterSettings, TemporalSettings
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract import search_attributes
+from janus.contract.models import API_GROUP, API_VERSION, PLURAL
+from janus.contract.settings import ClusterSettings, TemporalSettings
 
 logger = logging.getLogger(__name__)
 

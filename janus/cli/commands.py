@@ -3,8 +3,8 @@
 Each flag also reads an environment variable (shown in ``--help``), using the
 names the Temporal CLI and kubectl already use where there are such names, so
 a container is configured by its environment and a laptop by ``janus dev env``.
-Settings are validated as a whole before anything connects (``janus.settings``),
-then the servers are checked (``janus.preflight``); either failure prints one
+Settings are validated as a whole before anything connects (``janus.contract.settings``),
+then the servers are checked (``janus.runtime.preflight``); either failure prints one
 message naming what to fix and exits 2 (bad settings) or 1 (unreachable).
 
 Heavy imports (kopf, the Temporal worker) happen inside the commands, so
@@ -25,8 +25,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 import click
 from pydantic import ValidationError
 
-from janus.config import WorkerSettings
-from janus.settings import (
+from janus.contract.config import WorkerSettings
+from janus.contract.settings import (
     DEFAULT_SYSTEM_NAMESPACE,
     DEFAULT_TASK_QUEUE,
     BridgeSettings,
@@ -223,7 +223,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     aborts the process (SIGABRT) and would turn a clean exit into a crash.
     """
     from bridge.leadership import LeadershipLost
-    from janus.preflight import StartupError
+    from janus.runtime.preflight import StartupError
 
     code = 0
     try:
@@ -238,7 +238,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve(o: dict[str, Any], *, worker: bool, bridge: bool) -> None:
-    from janus import processes
+    from janus.runtime import processes
 
     temporal, cluster = _temporal(o), ClusterSettings(kubeconfig=o["kubeconfig"])
     components: list[processes.Component] = []
@@ -317,7 +317,7 @@ def _validate(o: dict[str, Any], *, worker: bool = True, bridge: bool = True) ->
 
 
 def _detach(o: dict[str, Any], pid_file: Path | None, log_file: Path | None) -> None:
-    from janus import daemon
+    from janus.runtime import daemon
 
     if pid_file is None:
         raise click.UsageError("--detach needs --pid-file")
@@ -340,7 +340,7 @@ def _detach(o: dict[str, Any], pid_file: Path | None, log_file: Path | None) -> 
 @click.option("--pid-file", type=click.Path(path_type=Path), required=True)
 def stop(pid_file: Path) -> None:
     """Stop a `janus run --detach` by its pid file."""
-    from janus import daemon
+    from janus.runtime import daemon
 
     pid = daemon.stop(pid_file.resolve())
     click.echo(f"janus: stopped pid {pid}" if pid else "janus: nothing was running")
@@ -360,7 +360,7 @@ def stop(pid_file: Path) -> None:
 def install(do_apply: bool, dry_run: str | None, image: str | None,
             directory: Path | None, kubeconfig: str | None) -> None:  # fmt: skip
     """Print the kustomize base (CRD, RBAC, Deployments), or apply it with kubectl."""
-    from janus import install as installer
+    from janus.cli import install as installer
 
     try:
         manifests = installer.render(directory or installer.DEPLOY_DIR, image=image)
@@ -379,8 +379,9 @@ def install(do_apply: bool, dry_run: str | None, image: str | None,
 @_settings_errors
 def status(transaction: str, kubeconfig: str | None) -> None:
     """Say what happened to a Transaction: phase, each change, errors, the Temporal UI link."""
-    from janus import preflight, report
-    from janus.models import TransactionStatus
+    from janus.cli import report
+    from janus.contract.models import TransactionStatus
+    from janus.runtime import preflight
 
     namespace, _, name = transaction.rpartition("/")
     if not namespace or not name:
@@ -403,9 +404,9 @@ def status(transaction: str, kubeconfig: str | None) -> None:
 @_settings_errors
 def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
     """Run a Failed Transaction's rollback again, once the cause is fixed."""
-    from janus import preflight
-    from janus.models import TransactionRef
-    from janus.retry import RetryRefused, retry_rollback
+    from janus.cli.retry import RetryRefused, retry_rollback
+    from janus.contract.models import TransactionRef
+    from janus.runtime import preflight
 
     namespace, _, name = transaction.rpartition("/")
     if not namespace or not name:
@@ -442,7 +443,7 @@ def _read_transaction(api: Any, namespace: str, name: str) -> dict[str, Any]:
     from kubernetes import client as k8s
     from kubernetes.client.exceptions import ApiException
 
-    from janus.models import API_GROUP, API_VERSION, PLURAL
+    from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 
     try:
         found = k8s.CustomObjectsApi(api).get_namespaced_custom_object(

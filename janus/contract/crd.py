@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from janus.models import (
+from janus.contract.models import (
     API_GROUP,
     API_VERSION,
     KIND,
