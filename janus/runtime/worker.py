@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import Cluster, TransactionActivities
+from activities import Cluster, CurrentRuns, TransactionActivities
 from janus.clients.kubernetes import kubernetes_client
 from janus.contract.config import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
@@ -51,7 +51,8 @@ def build_worker(
     api_client: ApiClient,
     settings: WorkerSettings,
 ) -> Worker:
-    activities = TransactionActivities(Cluster(api_client), settings)
+    runs = CurrentRuns(client, asyncio.get_running_loop())
+    activities = TransactionActivities(Cluster(api_client), settings, runs)
     return Worker(
         client,
         task_queue=task_queue,

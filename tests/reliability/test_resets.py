@@ -16,15 +16,23 @@ state, and no lease or snapshot left once the Transaction is deleted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
-from janus.contract.config import Fault
+from activities import Cluster, CurrentRuns, TransactionActivities
+from activities.runs import RunSuperseded
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract import operations as ops
+from janus.contract.config import Fault, WorkerSettings
+from janus.contract.models import TransactionInput
 from tests.reliability.test_combined_faults import marker, nothing_left, wait_committed
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
@@ -152,3 +160,66 @@ async def test_a_reset_whose_snapshots_are_gone_ends_failed_naming_the_target(
     assert harness.config_map("n").data == {"v": "new"}
     assert harness.config_map("u").data == {"w": "3"}
     await nothing_left(harness, "reset-lost")
+
+
+def as_attempt_of(workflow_id: str, run_id: str) -> ActivityEnvironment:
+    """An activity context naming one run of the workflow, as the worker gives its attempts."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        activity_type=ops.ACQUIRE_LEASES,
+        workflow_id=workflow_id,
+        workflow_run_id=run_id,
+        workflow_type="TransactionWorkflow",
+        is_local=True,
+        started_time=datetime.now(UTC),
+        start_to_close_timeout=timedelta(seconds=60),
+    )
+    return env
+
+
+async def test_an_attempt_of_a_run_a_reset_replaced_sends_nothing(
+    harness: Harness, endpoints: Any
+) -> None:
+    """The old run's attempts still on a worker after a reset (the rest of a workflow
+    task's local activities, a regular activity between heartbeats) share the new
+    run's holder identity, so leases cannot fence them: they would take the leases
+    again after the new run released them. Each attempt asks Temporal whether its
+    run is current, and sends nothing once it is not."""
+    targets(harness)
+    handle = await harness.start(three_changes("reset-stale"))
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    old_run = (await handle.describe()).run_id
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-stale")
+    new_run = (await harness.temporal.get_workflow_handle(handle.id).describe()).run_id
+    assert new_run != old_run and status["phase"] == "Committed", status
+    before = {x: harness.config_map(x).data for x in ("p", "n", "u")}
+
+    txn = TransactionInput.from_resource(harness.transaction("reset-stale"))
+    leases = [
+        ops.LeaseRef(name=item["lease"], namespace=LEASE_NAMESPACE, target=item["target"])
+        for item in status["items"]
+    ]
+    take = ops.AcquireLeasesInput(
+        holder=txn.ref.holder_identity(), leases=leases, duration_seconds=60
+    )
+    activities = TransactionActivities(
+        Cluster(kubernetes_client(str(endpoints.kubeconfig))),
+        WorkerSettings(lease_namespace=LEASE_NAMESPACE),
+        CurrentRuns(harness.temporal, asyncio.get_running_loop()),
+    )
+
+    stale = as_attempt_of(handle.id, old_run)  # the activity runs in a thread, as in a worker
+    with pytest.raises(RunSuperseded, match=f"run {new_run} is"):
+        await asyncio.to_thread(stale.run, activities.acquire_leases, take)
+    print(f"\n[reset] an attempt of the replaced run {old_run}: nothing sent")
+    assert harness.leases() == [], "the replaced run took a lease after the new run ended"
+    assert {x: harness.config_map(x).data for x in ("p", "n", "u")} == before
+
+    current = as_attempt_of(handle.id, new_run)  # the same attempt of the current run does
+    taken = await asyncio.to_thread(current.run, activities.acquire_leases, take)
+    assert taken.acquired == [lease.name for lease in leases], taken
+    release = ops.ReleaseLeasesInput(holder=take.holder, leases=leases)
+    await asyncio.to_thread(current.run, activities.release_leases, release)
+    await nothing_left(harness, "reset-stale")
