@@ -189,13 +189,19 @@ def replacement(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, An
     return body
 
 
-def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> ApplyResult:
+def apply_change(
+    access: TargetAccess,
+    ref: TransactionRef,
+    snap: Snapshot,
+    stored: Callable[[], dict[str, Any] | None] = lambda: None,
+) -> ApplyResult:
     """Run the action once, guarded by the target's resourceVersion.
 
     The first try writes at once, preconditioned on the snapshot's resourceVersion
     (a Create on the object's absence): when nobody wrote since the snapshot,
     that is the only request. A conflict or a missing object means someone did,
-    or an earlier attempt of ours: then read the target and decide.
+    or an earlier attempt of ours: then read the target and decide (``stored``
+    loads the snapshot, for what an Update must keep of a bookkeeping write).
     """
     marker = marker_for(ref, access.target.index)
     noted_before = False
@@ -211,12 +217,17 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     except ApiException as err:
         if err.status not in (404, 409):
             raise
-        return _apply_after_reading(access, ref, marker, snap, noted_before)
+        return _apply_after_reading(access, ref, marker, snap, noted_before, stored)
     return _result(written, access.key)
 
 
 def _apply_after_reading(
-    access: TargetAccess, ref: TransactionRef, marker: str, snap: Snapshot, noted_before: bool
+    access: TargetAccess,
+    ref: TransactionRef,
+    marker: str,
+    snap: Snapshot,
+    noted_before: bool,
+    stored: Callable[[], dict[str, Any] | None],
 ) -> ApplyResult:
     """The target moved since the snapshot: our own earlier write, a status update
     (the action is still due), or someone else's change (a conflict)."""
@@ -235,6 +246,8 @@ def _apply_after_reading(
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = action_body(target, access.content, marker, rv)
+    if body is not None and current is not None and target.change_type == ChangeType.UPDATE:
+        _keep_added_finalizers(body, current, stored())
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
             written = access.write(body, rv=rv, uid=snap.uid)
@@ -331,8 +344,7 @@ def restoration(
     replicas an autoscaler set through the scale subresource."""
     body = replacement(stored, current)
     meta, before = body["metadata"], list(stored["metadata"].get("finalizers") or [])
-    added = [f for f in ownership.foreign_finalizers(current) if f not in before]
-    finalizers = before + [f for f in (current["metadata"].get("finalizers") or []) if f in added]
+    finalizers = before + finalizers_added(before, current)
     if finalizers:
         meta["finalizers"] = finalizers
     else:
@@ -343,6 +355,29 @@ def restoration(
     if writes.scaled and replicas is not None:
         body.setdefault("spec", {})["replicas"] = replicas
     return body
+
+
+def finalizers_added(before: list[str], current: dict[str, Any]) -> list[str]:
+    """The finalizers another manager put on ``current`` that ``before`` lacks, in order."""
+    added = [f for f in ownership.foreign_finalizers(current) if f not in before]
+    return [f for f in (current["metadata"].get("finalizers") or []) if f in added]
+
+
+def _keep_added_finalizers(
+    body: dict[str, Any], current: dict[str, Any], stored: dict[str, Any] | None
+) -> None:
+    """An Update sent over an object whose finalizers others changed since the snapshot
+    (bookkeeping: no conflict) keeps the ones they added; the content replaces the rest.
+
+    Removing a finalizer a controller added mid-transaction would let an object it
+    still guards go. Without the snapshot's list, every finalizer another manager
+    owns counts as added (none is dropped)."""
+    before = list(((stored or {}).get("metadata") or {}).get("finalizers") or [])
+    meta = body["metadata"]
+    wanted = list(meta.get("finalizers") or [])
+    kept = wanted + [f for f in finalizers_added(before, current) if f not in wanted]
+    if kept:
+        meta["finalizers"] = kept
 
 
 def _deletion_note_name(ref: TransactionRef, target: ResolvedTarget) -> str:

@@ -246,7 +246,12 @@ class TransactionActivities:
             access = changes.TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
-            result = changes.apply_change(access, request.ref, snapshot)
+            result = changes.apply_change(
+                access,
+                request.ref,
+                snapshot,
+                lambda: self._stored(request.ref, snapshot, secret=access.secret),
+            )
             self._fault("apply", request.ref, target.index, FaultPoint.AFTER)
             return result
 
@@ -286,11 +291,7 @@ class TransactionActivities:
             )
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
-            stored = (
-                self.snapshots.load(request.ref, step.snapshot) if step.snapshot.exists else None
-            )
-            if access.secret:
-                redact.remember_secret(stored)
+            stored = self._stored(request.ref, step.snapshot, secret=access.secret)
             result = changes.undo_change(access, request.ref, step, stored)
             self._fault("undo", request.ref, index, FaultPoint.AFTER)
             return result
@@ -306,6 +307,16 @@ class TransactionActivities:
             return ops.UndoBatchResult(done=done, failure=failure)
 
         return self._run(work, writes_targets=True)
+
+    def _stored(
+        self, ref: TransactionRef, snapshot: ops.Snapshot, *, secret: bool
+    ) -> dict[str, Any] | None:
+        """The object a snapshot recorded (None: absent); a Secret's values are scrubbed
+        from every message from then on."""
+        stored = self.snapshots.load(ref, snapshot) if snapshot.exists else None
+        if secret:
+            redact.remember_secret(stored)
+        return stored
 
     def _batch(
         self,

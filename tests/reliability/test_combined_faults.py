@@ -506,3 +506,38 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
             "-n", ns, "patch", "configmap", "guarded", "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}',
         )  # fmt: skip
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:6s"),))
+async def test_an_update_keeps_a_finalizer_someone_added_mid_transaction(
+    harness: Harness,
+) -> None:
+    """Found by the fault explorer (``make chaos SEED=11 TRIAL=17``): a finalizer added
+    between the snapshot and our Update is bookkeeping, not a conflict, so the Update
+    went ahead, and being a replacement it dropped the finalizer. It keeps it now."""
+    ns = harness.namespace
+    config_maps(harness, ["guarded"], {"v": "1"})
+    name = "update-guarded"
+    handle = await harness.start(
+        transaction(name, change("ConfigMap", "guarded", "Update", {"data": {"w": "2"}}))
+    )
+    await harness.wait_phase(name, {"Committing"})  # change 0 waits 6 s before its write
+    kubectl(
+        "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    status = harness.transaction(name)["status"]
+    print(f"\n[combined] finalizer added before an Update: {status['phase']}")
+    try:
+        guarded = harness.config_map("guarded")
+        assert status["phase"] == "Committed", status
+        assert guarded.data == {"w": "2"} and marker(guarded) is not None, guarded.data
+        assert guarded.metadata.finalizers == ["example.com/keep"], guarded.metadata
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}',
+        )  # fmt: skip
