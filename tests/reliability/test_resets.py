@@ -223,3 +223,27 @@ async def test_an_attempt_of_a_run_a_reset_replaced_sends_nothing(
     release = ops.ReleaseLeasesInput(holder=take.holder, leases=leases)
     await asyncio.to_thread(current.run, activities.release_leases, release)
     await nothing_left(harness, "reset-stale")
+
+
+async def test_a_reset_after_another_transaction_deleted_the_target_changes_nothing(
+    harness: Harness,
+) -> None:
+    """Seed 7, trial 33 of the fault explorer: our Update committed, another transaction
+    then deleted the target, and a reset started ours again. The new run finds nothing
+    to update and rolls back having written nothing: the other transaction's delete
+    stands, which is what RolledBack promises (another writer's later change survives)."""
+    targets(harness)
+    update = transaction("reset-upd", change("ConfigMap", "u", "Update", {"data": {"w": "3"}}))
+    handle = await harness.start(update)
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    deleted = await harness.run(transaction("reset-del", change("ConfigMap", "u", "Delete")))
+    assert deleted["status"]["phase"] == "Committed", deleted["status"]
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-upd")
+    print(f"\n[reset] after another transaction deleted the target: {status['phase']}")
+    assert status["phase"] == "RolledBack", status
+    assert "not found; Update needs an existing object" in status["message"], status
+    assert status["summary"]["rolledBack"] == 0, status
+    assert harness.config_map("u") is None  # the other transaction's delete stands
+    await nothing_left(harness, "reset-upd")
+    await nothing_left(harness, "reset-del")
