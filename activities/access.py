@@ -17,18 +17,11 @@ from dataclasses import dataclass
 from kubernetes import client as k8s
 
 from activities.cluster import Cluster, api_errors
+from activities.kinds import kind_of
 from activities.parallel import side_by_side
 from janus.contract.errors import Forbidden, InvalidTransaction
-from janus.contract.models import DEFAULT_SERVICE_ACCOUNT, ChangeType, group_of
+from janus.contract.models import DEFAULT_SERVICE_ACCOUNT, group_of
 from janus.contract.operations import Identity, ResolvedTarget
-
-#: The verbs a change needs besides ``get``: its action's, then its undo's.
-VERBS: dict[ChangeType, tuple[str, str]] = {
-    ChangeType.CREATE: ("create", "delete"),
-    ChangeType.UPDATE: ("update", "update"),
-    ChangeType.PATCH: ("patch", "update"),
-    ChangeType.DELETE: ("delete", "create"),
-}
 
 
 @dataclass(frozen=True)
@@ -42,7 +35,7 @@ class _Ask:
 
 def needed(target: ResolvedTarget) -> list[tuple[str, str]]:
     """(verb, why) pairs a change needs, in the order a user would think of them."""
-    action, undo = VERBS[target.change_type]
+    action, undo = kind_of(target.change_type).verbs
     kind = target.change_type.value
     wanted = [
         ("get", "read it for the snapshot and the checks"),

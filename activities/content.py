@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from kubernetes.client.exceptions import ApiException
 
 from activities import redact
-from activities.changes import is_secret
 from activities.cluster import Cluster, translate
 from janus.contract.errors import InvalidTransaction, JanusError
 from janus.contract.models import (
@@ -25,6 +24,7 @@ from janus.contract.models import (
     PLURAL,
     WITHHOLD_CONTENT_ABOVE,
     TransactionRef,
+    holds_secret,
 )
 from janus.contract.operations import ResolvedTarget
 
@@ -77,7 +77,7 @@ class TransactionContent:
         if self._changes is None:
             self._changes = self._read()
         content: dict[str, Any] | None = self._changes[target.index].get("content")
-        if is_secret(target):
+        if holds_secret(target):
             redact.remember_content(content)
         return content
 

@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,15 +41,17 @@ from activities import changes, ownership, redact, resolve, status
 from activities.cluster import Cluster
 from activities.content import TransactionContent
 from activities.keys import FingerprintKey
+from activities.kinds import TargetAccess, kind_of
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
 from activities.runs import CurrentRuns
 from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
+from janus.contract import metrics
 from janus.contract import operations as ops
 from janus.contract.config import Fault, FaultOperation, FaultPoint, WorkerSettings
 from janus.contract.errors import InjectedFault, JanusError, SnapshotLost, about_change
-from janus.contract.models import ChangeType, TransactionRef
+from janus.contract.models import TransactionRef, holds_secret
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -64,10 +67,6 @@ HEARTBEAT_EVERY = 2.0
 #: Time kept back from an attempt's start-to-close timeout: its last request
 #: ends before Temporal gives up on it.
 DEADLINE_MARGIN = 1.0
-
-
-def is_secret(target: ops.ResolvedTarget) -> bool:
-    return changes.is_secret(target)
 
 
 class TransactionActivities:
@@ -178,9 +177,9 @@ class TransactionActivities:
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
         def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> Earlier:
             target, content = step
-            with about_change(target.index):
+            with _counted_step("prepare"), about_change(target.index):
                 self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
-                access = changes.TargetAccess(
+                access = TargetAccess(
                     self.cluster, request.identity, target, content, key=self.key.get()
                 )
                 current = access.read()
@@ -195,7 +194,7 @@ class TransactionActivities:
             steps = [(t, contents.of(t)) for t in request.targets]
             looks = side_by_side(look, steps)
             states = [
-                (t.index, is_secret(t), seen.obj)
+                (t.index, holds_secret(t), seen.obj)
                 for t, seen in zip(request.targets, looks, strict=True)
             ]
             managers = {
@@ -216,9 +215,9 @@ class TransactionActivities:
 
         Never the target as it is now (our own write): a Create's target was absent
         (its create succeeded), the others' state is the one the earlier run stored."""
-        if target.change_type == ChangeType.CREATE:
+        if kind_of(target.change_type).absent_before():
             return Earlier(obj=None, managers={})
-        earlier = self.snapshots.earlier(ref, target.index, is_secret(target))
+        earlier = self.snapshots.earlier(ref, target.index, holds_secret(target))
         if earlier is None:
             raise SnapshotLost(
                 f"{target.describe()} already carries this transaction's change (the "
@@ -243,7 +242,7 @@ class TransactionActivities:
             target, snapshot = step
             self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
             fence.before_write(target)
-            access = changes.TargetAccess(
+            access = TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
             result = changes.apply_change(
@@ -286,9 +285,7 @@ class TransactionActivities:
         def one(step: ops.UndoStep) -> ops.UndoResult:
             index = step.target.index
             self._fault("undo", request.ref, index, FaultPoint.BEFORE)
-            access = changes.TargetAccess(
-                self.cluster, request.identity, step.target, key=self.key.get()
-            )
+            access = TargetAccess(self.cluster, request.identity, step.target, key=self.key.get())
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
             stored = self._stored(request.ref, step.snapshot, secret=access.secret)
@@ -344,8 +341,9 @@ class TransactionActivities:
             ):
                 break
             try:
-                with about_change(index):
+                with _counted_step(STEP_OF[operation]) as counted, about_change(index):
                     done.append(one(step))
+                    counted.outcome = _outcome_of(done[-1])
             except JanusError as err:
                 message = redact.scrub(err.message)
                 return done, ops.StepFailure(
@@ -420,6 +418,48 @@ class TransactionActivities:
                     continue
                 self._fired.add(key)
             raise RuntimeError(f"injected crash after {operation} of change {index}")
+
+
+#: How ``janus_item_operations_total`` names the steps of a batch.
+STEP_OF: dict[FaultOperation, str] = {"apply": "commit", "undo": "undo"}
+
+
+@dataclass
+class _Counted:
+    outcome: str = "succeeded"
+
+
+def _outcome_of(result: object) -> str:
+    """How a finished step ended, as the counter labels it."""
+    if isinstance(result, ops.ApplyResult) and result.already_applied:
+        return "already_applied"
+    if isinstance(result, ops.UndoResult):
+        return UNDO_OUTCOMES[result.outcome]
+    return "succeeded"
+
+
+UNDO_OUTCOMES = {
+    ops.UndoOutcome.RESTORED: "succeeded",
+    ops.UndoOutcome.NOTHING_TO_UNDO: "skipped",
+    ops.UndoOutcome.MODIFIED_BY_OTHERS: "conflict",
+}
+
+
+@contextlib.contextmanager
+def _counted_step(operation: str) -> Iterator[_Counted]:
+    """Count one change's step where it runs: its outcome, or how it failed."""
+    counted = _Counted()
+    try:
+        yield counted
+    except JanusError:
+        metrics.ITEM_OPERATIONS.labels(operation, "failed").inc()
+        raise
+    except CancelledError:
+        raise
+    except Exception:
+        metrics.ITEM_OPERATIONS.labels(operation, "retried").inc()
+        raise
+    metrics.ITEM_OPERATIONS.labels(operation, counted.outcome).inc()
 
 
 def _matching(

@@ -19,12 +19,12 @@ from activities import redact
 from activities.access import AccessCheck
 from activities.cluster import Cluster, translate
 from activities.content import transaction_changes
+from activities.kinds import kind_of
 from janus.contract.errors import InvalidTransaction, about_change
 from janus.contract.models import (
     DEFAULT_SERVICE_ACCOUNT,
     MAX_CHANGES,
     Change,
-    ChangeType,
     TransactionSpec,
     api_version_problem,
     group_of,
@@ -62,8 +62,7 @@ def resolve_targets(
     for i, change in enumerate(spec.changes):
         with about_change(i):
             target = _resolve(cluster, i, change, home, lease_namespace)
-        secret = target.kind == "Secret" and group_of(target.api_version) == ""
-        if secret and target.content is not None and i not in withheld:
+        if holds_secret(target) and target.content is not None and i not in withheld:
             # Only a bridge older than the spelling rules gets here: refuse before
             # any read, and say nothing of the content.
             raise InvalidTransaction(
@@ -101,12 +100,7 @@ def _check_shape(spec: TransactionSpec) -> None:
         problem = api_version_problem(change.target.api_version)
         if problem:
             raise InvalidTransaction(f"spec.changes[{i}]: {problem}", index=i)
-        if change.type == ChangeType.DELETE and change.content is not None:
-            raise InvalidTransaction(f"spec.changes[{i}]: content is forbidden for Delete")
-        if change.type != ChangeType.DELETE and change.content is None:
-            raise InvalidTransaction(
-                f"spec.changes[{i}]: content is required for {change.type.value}"
-            )
+        kind_of(change.type).check_shape(i, change)
 
 
 def _resolve(
@@ -127,7 +121,7 @@ def _resolve(
     _check_content(where, change, resource.group_version)
     return ResolvedTarget(
         index=index,
-        change_type=ChangeType(change.type),
+        change_type=change.type,
         api_version=resource.group_version,
         kind=resource.kind,
         resource=resource.name,

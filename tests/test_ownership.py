@@ -67,7 +67,7 @@ def test_without_managed_fields_nothing_is_known() -> None:
 
 
 def test_the_restore_keeps_foreign_finalizers_status_and_scaled_replicas() -> None:
-    from activities.changes import restoration
+    from activities.kinds.base import restoration
 
     stored = {
         "apiVersion": "apps/v1",

@@ -4,16 +4,19 @@ An activity raises one of these; ``activities`` turns it into a non-retryable
 Temporal ``ApplicationError`` whose ``type`` is the class name, so the workflow
 can tell a bad Transaction from a lost lease without parsing messages, and the
 message reaches ``status.message`` and the item's ``error`` unchanged.
+``StartupError`` is the one failure of a process rather than of a Transaction.
 """
 
 import contextlib
 
 
-class JanusError(Exception):
-    """A failure the user can act on. ``reason`` is a CamelCase word for conditions."""
+class StartupError(Exception):
+    """A process cannot start (a server unreachable, the CRD missing): the message
+    says what to fix. Not a ``JanusError``: no Transaction is involved."""
 
-    reason = "Error"
-    retryable = False
+
+class JanusError(Exception):
+    """A failure the user can act on."""
 
     def __init__(self, message: str, *, index: int | None = None) -> None:
         super().__init__(message)
@@ -25,50 +28,34 @@ class JanusError(Exception):
 class InvalidTransaction(JanusError):
     """The Transaction cannot run as written: unknown kind, missing object, rejected content."""
 
-    reason = "Invalid"
-
 
 class Forbidden(JanusError):
     """The API server refused a request for lack of rights."""
 
-    reason = "Forbidden"
-
 
 class TargetConflict(JanusError):
     """Someone else changed a target between our snapshot and our write."""
-
-    reason = "Conflict"
 
 
 class SnapshotLost(JanusError):
     """A change already applied by an earlier run, whose snapshot is gone: the state
     to restore is unknown, so the transaction ends Failed naming the target."""
 
-    reason = "SnapshotLost"
-
 
 class LeaseLost(JanusError):
     """A lease we held is now held by another transaction (fencing)."""
-
-    reason = "LeaseLost"
 
 
 class LockTimeout(JanusError):
     """A lease stayed held by another transaction for longer than lockTimeout."""
 
-    reason = "LockTimeout"
-
 
 class ChangeRejected(JanusError):
     """The API server rejected a change while committing."""
 
-    reason = "ChangeRejected"
-
 
 class InjectedFault(JanusError):
     """A failure injected by the worker's fault-injection configuration (tests only)."""
-
-    reason = "InjectedFault"
 
 
 class about_change(contextlib.ContextDecorator):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -221,9 +221,30 @@ class Summary(_Model):
     rolled_back: int = Field(default=0, alias="rolledBack")
 
 
+class LeaseWait(_Model):
+    """A lease the transaction waits for, because another transaction holds it."""
+
+    lease: str = Field(description="The Lease, as namespace/name.")
+    target: str = Field(description="The target it guards, e.g. 'v1 ConfigMap shop/config'.")
+    holder: str = Field(description="The transaction holding it (namespace/name/uid).")
+    since: datetime = Field(description="When this transaction first found it held by holder.")
+    undo: bool = Field(default=False, description="Waiting to roll back (an undo), not to prepare.")
+    gave_up: bool = Field(
+        default=False,
+        alias="gaveUp",
+        description="lockTimeout ran out: the transaction stopped waiting and rolled back "
+        "(or, waiting to undo, ended Failed).",
+    )
+
+
 class TransactionStatus(_Model):
     phase: Phase = Phase.PENDING
     message: str = ""
+    waiting: LeaseWait | None = Field(
+        default=None,
+        description="Set while the transaction waits for a lease another transaction "
+        "holds, and kept, with gaveUp, when it gave up after lockTimeout.",
+    )
     summary: Summary = Field(default_factory=Summary)
     items: list[ItemStatus] = Field(default_factory=list)
     items_omitted: int = Field(
@@ -284,13 +305,26 @@ def group_of(api_version: str) -> str:
     return api_version.split("/", 1)[0] if "/" in api_version else ""
 
 
-def holds_secret(target: Target) -> bool:
-    """Whether a change's content may be a Secret's: it must never travel through Temporal.
+class Spelled(Protocol):
+    """A target as spelled by its apiVersion and kind: a change's, or a resolved one."""
 
-    Decided before discovery (the bridge has none), so on the spelling, leniently:
-    every spelling that could resolve to the core group's Secret counts, malformed
-    ones included (those are refused later, but their content must not reach the
-    workflow's input first).
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def holds_secret(target: Spelled) -> bool:
+    """Whether a target is (or may resolve to) a core-group Secret: the one check for
+    the Secret rules (content never through Temporal, snapshots only in Secrets,
+    values scrubbed from messages).
+
+    Also decided before discovery (the bridge has none), so on the spelling,
+    leniently: every spelling that could resolve to the core group's Secret
+    counts, malformed ones included (those are refused later, but their content
+    must not reach the workflow's input first). A resolved target's spelling is
+    canonical (``v1``, ``Secret``), where this is exact.
     """
     return group_of(target.api_version.strip()) == "" and target.kind.strip().lower() in (
         "secret",
@@ -340,10 +374,6 @@ class TransactionInput(_Model):
             temporal_ui=temporal_ui,
             withheld=withheld,
         )
-
-
-def lock_timeout_of(spec: TransactionSpec) -> timedelta:
-    return parse_duration(spec.lock_timeout)
 
 
 def manifest(name: str, spec: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""Delete: remove the object; its undo creates the snapshot again, if the delete was ours.
+
+A Delete carries no marker (the object goes), so before its first request it
+leaves a note (a ConfigMap ``janus-del-<uid>-<index>`` beside the snapshots, in
+the system namespace): an object found gone with no note was deleted by someone
+else, before our Delete ran; that is a conflict, and its undo recreates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from activities import ownership
+from activities.cluster import api_errors
+from activities.kinds.base import (
+    ChangeKind,
+    UndoDecision,
+    UndoFacts,
+    UndoWrite,
+    Verbs,
+    decide_when_there,
+    preconditions,
+)
+from activities.kinds.target import FIELD_MANAGER, TargetAccess
+from activities.snapshots import labels_of as snapshot_labels
+from janus.contract.errors import ChangeRejected, JanusError, TargetConflict
+from janus.contract.models import TransactionRef
+from janus.contract.operations import (
+    ApplyResult,
+    ResolvedTarget,
+    UndoOutcome,
+    UndoResult,
+    UndoStep,
+)
+
+#: Metadata the API server sets: a recreated object must not carry it.
+_SERVER_SET = (
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+
+_NOT_OURS = "notOurs"
+
+
+def decide_undo(facts: UndoFacts) -> UndoDecision:
+    """Recreate the object only if the delete was ours (``Delete.gone_by_us``).
+
+    An object someone else deleted before our Delete ran stays deleted."""
+    if facts.exists:
+        return decide_when_there(facts)
+    if facts.gone_by_us:
+        return UndoWrite.RECREATE
+    return UndoResult(
+        outcome=UndoOutcome.NOTHING_TO_UNDO,
+        foreign=True,
+        message="deleted by someone else before this transaction's Delete ran; not recreated",
+    )
+
+
+class Delete(ChangeKind):
+    verbs = Verbs(action="delete", undo="create")
+    takes_content = False
+
+    decide_undo = staticmethod(decide_undo)
+
+    def body(
+        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
+    ) -> None:
+        return None
+
+    def send(
+        self,
+        access: TargetAccess,
+        body: dict[str, Any] | None,
+        *,
+        dry_run: bool = False,
+        rv: str = "",
+        uid: str = "",
+    ) -> None:
+        # With a body, the API server reads DeleteOptions from it and ignores the
+        # dryRun query parameter: a dry run must say so in the body.
+        options = preconditions(rv, uid)
+        if dry_run:
+            options["dryRun"] = ["All"]
+        t = access.target
+        access.dyn.delete(
+            access.resource,
+            name=t.name,
+            namespace=t.namespace,
+            body=options,
+            **({"dry_run": "All"} if dry_run else {}),
+        )
+
+    def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
+        return note_deletion(access, ref)
+
+    def settle_gone(
+        self, access: TargetAccess, ref: TransactionRef, begun_before: bool
+    ) -> ApplyResult:
+        if begun_before:  # an earlier attempt of ours was deleting it
+            return ApplyResult(resource_version="", already_applied=True)
+        forget_deletion(access, ref)
+        raise TargetConflict(
+            f"{access.target.describe()} was deleted by someone else after the snapshot, "
+            "before this transaction's Delete ran; not counting it as ours"
+        )
+
+    def applied_by_earlier_run(
+        self, access: TargetAccess, ref: TransactionRef, current: dict[str, Any] | None
+    ) -> bool:
+        return current is None and deletion_noted(access, ref)
+
+    def gone_by_us(self, access: TargetAccess, ref: TransactionRef, request: UndoStep) -> bool:
+        """Ours for sure when our delete request returned (a recorded result that did not
+        find it gone); else ours only if our Delete had started (its note is there)."""
+        applied = request.applied
+        certain = applied is not None and not applied.already_applied
+        return certain or deletion_noted(access, ref)
+
+    def write_undo(
+        self,
+        access: TargetAccess,
+        write: UndoWrite,
+        current: dict[str, Any] | None,
+        stored: dict[str, Any] | None,
+        writes: ownership.Writes,
+    ) -> UndoResult | None:
+        if write != UndoWrite.RECREATE:
+            return super().write_undo(access, write, current, stored, writes)
+        assert stored is not None, "a Delete always has a snapshot"
+        return recreate(access, stored)
+
+
+def recreatable(stored: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot of a deleted object, fit to create again."""
+    body = {k: v for k, v in stored.items() if k != "status"}
+    body["metadata"] = {k: v for k, v in stored["metadata"].items() if k not in _SERVER_SET}
+    return body
+
+
+def recreate(access: TargetAccess, stored: dict[str, Any]) -> UndoResult | None:
+    """Create the deleted object again (None: something is there meanwhile, decide again)."""
+    target = access.target
+    access.fence()
+    try:
+        with api_errors(f"undo of {target.describe()}", rejected=ChangeRejected):
+            access.dyn.create(
+                access.resource,
+                body=recreatable(stored),
+                namespace=target.namespace,
+                field_manager=FIELD_MANAGER,
+            )
+    except ApiException as err:
+        if err.status == 409:  # recreated meanwhile (by an earlier attempt, or someone else)
+            return None
+        raise
+    return UndoResult(outcome=UndoOutcome.RESTORED)
+
+
+def _deletion_note_name(ref: TransactionRef, target: ResolvedTarget) -> str:
+    return f"janus-del-{ref.uid}-{target.index}"
+
+
+def _note_namespace(access: TargetAccess) -> str:
+    """Notes live beside the snapshots, in the system namespace (the lease namespace),
+    labelled with the Transaction's uid: the bridge deletes them with the snapshots."""
+    return access.target.lease_namespace
+
+
+def _deletion_note(access: TargetAccess, ref: TransactionRef) -> k8s.V1ConfigMap:
+    return k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(
+            name=_deletion_note_name(ref, access.target),
+            namespace=_note_namespace(access),
+            labels=snapshot_labels(ref),
+        ),
+        data={"target": access.target.key()},
+    )
+
+
+def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Before our Delete's first request: note it. Return whether an earlier attempt had."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    try:
+        with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(409,)):
+            access.cluster.core.create_namespaced_config_map(namespace, _deletion_note(access, ref))
+    except ApiException:  # an earlier attempt noted it, unless it found it not ours
+        return deletion_noted(access, ref)
+    return False
+
+
+def deletion_noted(access: TargetAccess, ref: TransactionRef) -> bool:
+    """Whether our Delete had started (and was not found to be someone else's)."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    try:
+        with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(404,)):
+            note = access.cluster.core.read_namespaced_config_map(name, namespace)
+    except ApiException:
+        return False
+    return (note.data or {}).get(_NOT_OURS) is None
+
+
+def forget_deletion(access: TargetAccess, ref: TransactionRef) -> None:
+    """Our Delete found the object gone, deleted by someone else: it was never ours.
+
+    The note stays, saying so; the bridge deletes it with the snapshots."""
+    name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    body = _deletion_note(access, ref)
+    body.data = {**(body.data or {}), _NOT_OURS: "deleted by someone else first"}
+    with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError):
+        access.cluster.core.replace_namespaced_config_map(name, namespace, body)

@@ -1,0 +1,51 @@
+"""Patch: merge the content into the object; undone as an Update is (the snapshot back).
+
+Built-in kinds take a strategic merge patch, custom resources a JSON merge
+patch. Restoring the snapshot replaces the whole object, so the undo needs the
+``update`` verb as well as the action's ``patch``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.kinds.base import Verbs
+from activities.kinds.target import FIELD_MANAGER, TargetAccess, named_body
+from activities.kinds.update import Update, preconditioned
+from janus.contract.operations import ResolvedTarget
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+class Patch(Update):
+    verbs = Verbs(action="patch", undo="update")
+
+    def body(
+        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
+    ) -> dict[str, Any]:
+        # A patch names only what it changes: no apiVersion or kind of its own.
+        return preconditioned(named_body(target, content, marker), rv)
+
+    def send(
+        self,
+        access: TargetAccess,
+        body: dict[str, Any] | None,
+        *,
+        dry_run: bool = False,
+        rv: str = "",
+        uid: str = "",
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        t = access.target
+        patched = access.dyn.patch(
+            access.resource,
+            body=body,
+            name=t.name,
+            namespace=t.namespace,
+            content_type=STRATEGIC_MERGE_PATCH if t.builtin else MERGE_PATCH,
+            field_manager=FIELD_MANAGER,
+            **options,
+        )
+        written: dict[str, Any] = patched.to_dict()
+        return written
