@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment
 
 from activities import Cluster, CurrentRuns, TransactionActivities
@@ -33,7 +34,13 @@ from janus.clients.kubernetes import kubernetes_client
 from janus.contract import operations as ops
 from janus.contract.config import Fault, WorkerSettings
 from janus.contract.models import TransactionInput
-from tests.reliability.test_combined_faults import marker, nothing_left, wait_committed
+from tests.reliability.test_combined_faults import (
+    free_lease,
+    marker,
+    nothing_left,
+    take_lease,
+    wait_committed,
+)
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
@@ -42,6 +49,11 @@ FINISH_TIMEOUT = 180.0
 
 def reset_to_first_task(workflow_id: str) -> str:
     """The Temporal CLI's reset, as a user runs it (or presses Reset in the UI)."""
+    return reset_workflow(workflow_id, "--type", "FirstWorkflowTask")
+
+
+def reset_workflow(workflow_id: str, *to: str) -> str:
+    """``temporal workflow reset`` to ``to`` (``--type ...`` or ``--event-id N``)."""
     done = subprocess.run(
         [
             str(TEMPORAL),
@@ -49,8 +61,7 @@ def reset_to_first_task(workflow_id: str) -> str:
             "reset",
             "--workflow-id",
             workflow_id,
-            "--type",
-            "FirstWorkflowTask",
+            *to,
             "--reason",
             "test",
             "--yes",
@@ -247,3 +258,50 @@ async def test_a_reset_after_another_transaction_deleted_the_target_changes_noth
     assert harness.config_map("u") is None  # the other transaction's delete stands
     await nothing_left(harness, "reset-upd")
     await nothing_left(harness, "reset-del")
+
+
+async def after_the_lease_wait(handle: Any) -> int:
+    """The workflow task that took the leases, after the last wait for one: it also
+    snapshots and starts the commit."""
+    events = (await handle.fetch_history()).events
+    waited = max(e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    return next(
+        e.event_id
+        for e in events
+        if e.event_id > waited and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+
+
+async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_earlier_run_did(
+    harness: Harness, kube_api: Any
+) -> None:
+    """Seed 11, trial 121 of the fault explorer: the reset dropped the earlier run's
+    apply from the history, not its effect, and the reset's run rolled back before it
+    reached its commit (a cancel): RolledBack with every change still applied. Here
+    the reset's run starts again at the workflow task after a lease wait, which takes
+    the leases and snapshots; past ``spec.timeout``, it rolls back before its commit.
+    Every target carries the earlier run's marker: each is undone."""
+    targets(harness)
+    take_lease(kube_api, harness.namespace, "p")  # another transaction holds p a moment
+    timeout = timedelta(seconds=15)
+    started = datetime.now(UTC)
+    manifest = three_changes("reset-late")
+    manifest["spec"]["timeout"] = f"{timeout.seconds}s"
+    handle = await harness.start(manifest)
+    await harness.wait_phase("reset-late", {"Preparing"})
+    free_lease(kube_api, harness.namespace, "p")
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    status = harness.transaction("reset-late")["status"]
+    assert status["phase"] == "Committed", status
+    assert_agrees_with_phase(harness, status)
+    point = await after_the_lease_wait(handle)
+    left = started + timeout + timedelta(seconds=1) - datetime.now(UTC)
+    await asyncio.sleep(max(0.0, left.total_seconds()))  # then the reset's run is past it
+    reset_workflow(handle.id, "--event-id", str(point))
+    status = await finish_latest(harness, handle.id, "reset-late")
+    print(f"\n[reset] rolled back before its commit: {status['phase']}: {status['message']}")
+    assert status["phase"] == "RolledBack", status
+    assert "spec.timeout" in status["message"], status
+    assert_agrees_with_phase(harness, status)  # every target as before
+    assert status["summary"]["rolledBack"] == 3, status
+    await nothing_left(harness, "reset-late")
