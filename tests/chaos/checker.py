@@ -34,7 +34,9 @@ write by anyone else is a *foreign* write. The invariants:
 ``serial``
     committed transactions over shared targets are equivalent to a serial
     order: their writes to a target do not interleave, each saw (in its
-    snapshot) the result of the one before, and the order has no cycle.
+    snapshot) the result of the one before, and the order has no cycle. A
+    reset runs a transaction again: its last run (from its last take of the
+    target's lease) is the one placed in the order.
 """
 
 from __future__ import annotations
@@ -180,15 +182,25 @@ class History:
     def foreign(self, target: TargetRef) -> list[Write]:
         return [w for w in self.by_target[target.key] if w.user not in self.users]
 
-    def snapshot(self, txn: TxnRecord, index: int) -> tuple[bool, dict[str, Any] | None]:
+    def snapshot(
+        self, txn: TxnRecord, index: int, *, since: int | None = None
+    ) -> tuple[bool, dict[str, Any] | None]:
         """(taken?, the object as the transaction's snapshot recorded it).
 
         A snapshot retaken by a retried attempt replaces the first one, but only
         until the transaction's first target write: what it records after that
-        is no longer the state before the transaction.
+        is no longer the state before the transaction. ``since``: only what was
+        recorded after that position (a later run's, after a reset).
         """
-        first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
-        shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
+        after = since if since is not None else -1
+        first = min(
+            (w.seq for w in self.writes if w.user == txn.user and w.seq > after), default=None
+        )
+        shards = [
+            s
+            for s in self.shards.get(txn.uid, [])
+            if s.seq > after and (first is None or s.seq < first)
+        ]
         for shard in reversed(shards):
             data = (shard.request or {}).get("data") or {}
             text = data.get(f"{index}.json")
@@ -220,10 +232,13 @@ class History:
                 taken = w.seq
         return taken
 
-    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord) -> int:
+    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord, since: int | None = None) -> int:
         """The position of the write that made the state the snapshot recorded (-1: before
-        the trial): foreign writes after it came after our snapshot."""
-        _taken, obj = self.snapshot(txn, change.index)
+        the trial): foreign writes after it came after our snapshot. ``since``: of the
+        snapshot taken after that position, when there is one (a later run's)."""
+        _taken, obj = self.snapshot(txn, change.index, since=since)
+        if obj is None and since is not None:
+            _taken, obj = self.snapshot(txn, change.index)
         writes = self.by_target[change.target.key]
         if obj is not None:
             rv = int(obj["metadata"]["resourceVersion"])
@@ -543,9 +558,14 @@ def check_serial(history: History, verdict: Verdict) -> None:
         writers = []
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
-            mine = history.own(txn, target)
+            # A reset runs the Transaction again: its last run (from its last take of
+            # the lease) is the unit that committed, after what others committed since.
+            taken = history.last_taken(txn, target.lease)
+            mine = [w for w in history.own(txn, target) if taken is None or w.seq > taken]
+            mine = mine or history.own(txn, target)
             if change is not None and mine:
-                writers.append((mine[0].seq, mine[-1].seq, history.snapshot_base(txn, change), txn))
+                base = history.snapshot_base(txn, change, since=taken)
+                writers.append((mine[0].seq, mine[-1].seq, base, txn))
         if len(writers) < 2:
             continue
         verdict.count("serial")

@@ -655,3 +655,41 @@ def test_a_reset_run_finding_another_transactions_later_write_is_rolled_back() -
 def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() -> None:
     a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")
     only(check(trial(a, b), reset_after_another_commit(a, b, retaken=False)), "rolled-back")
+
+
+def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) -> list[Write]:
+    """a commits, b commits over it, then a reset runs a again: it takes the lease,
+    snapshots the target (``seen``) and writes its change again, Committed."""
+    return (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(cm("3", 13), user=b.user)
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+        .lease(a)
+        .snapshot(a, seen)
+        .phase(a, "Committing")
+        .write(cm("2", 14), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+
+
+def test_a_reset_that_runs_a_committed_transaction_again_is_a_later_serial_step() -> None:
+    # seed 11 trials 100 and 106: the reset's run came after b, from b's result
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("3", 13))
+    assert check(trial(a, b), writes).violations == []
+
+
+def test_serial_fails_when_the_reset_run_wrote_from_a_state_before_the_other_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("1", 10))  # its snapshot misses b's write
+    only(check(trial(a, b), writes), "serial")
