@@ -26,7 +26,6 @@ recording of its result:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -48,20 +47,13 @@ from janus.contract.operations import (
 )
 
 
-def apply_change(
-    access: TargetAccess,
-    ref: TransactionRef,
-    snap: Snapshot,
-    stored: Callable[[], dict[str, Any] | None] = lambda: None,
-) -> ApplyResult:
+def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> ApplyResult:
     """Run the action once, guarded by the target's resourceVersion.
 
     The first try writes at once, preconditioned on the snapshot's resourceVersion
     (a Create on the object's absence): when nobody wrote since the snapshot,
     that is the only request. A conflict or a missing object means someone did,
-    or an earlier attempt of ours: then read the target and decide (``stored``
-    loads the snapshot, for what the action must keep of a write that is no
-    conflict).
+    or an earlier attempt of ours: then read the target and decide.
     """
     kind = kind_of(access.target.change_type)
     marker = marker_for(ref, access.target.index)
@@ -73,17 +65,12 @@ def apply_change(
     except ApiException as err:
         if err.status not in (404, 409):
             raise
-        return _apply_after_reading(access, ref, marker, snap, begun_before, stored)
+        return _apply_after_reading(access, ref, marker, snap, begun_before)
     return _result(written, access.key)
 
 
 def _apply_after_reading(
-    access: TargetAccess,
-    ref: TransactionRef,
-    marker: str,
-    snap: Snapshot,
-    begun_before: bool,
-    stored: Callable[[], dict[str, Any] | None],
+    access: TargetAccess, ref: TransactionRef, marker: str, snap: Snapshot, begun_before: bool
 ) -> ApplyResult:
     """The target moved since the snapshot: our own earlier write, a status update
     (the action is still due), or someone else's change (a conflict)."""
@@ -98,8 +85,8 @@ def _apply_after_reading(
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = kind.body(target, access.content, marker, rv)
-    if current is not None:
-        kind.over_bookkeeping(body, current, stored)
+    if body is not None and current is not None:
+        body = kind.over_bookkeeping(access, body, current)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
             written = kind.send(access, body, rv=rv, uid=snap.uid)

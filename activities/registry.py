@@ -245,12 +245,8 @@ class TransactionActivities:
             access = TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
-            result = changes.apply_change(
-                access,
-                request.ref,
-                snapshot,
-                lambda: self._stored(request.ref, snapshot, secret=access.secret),
-            )
+            access.stored = lambda: self._stored(request.ref, snapshot, access)
+            result = changes.apply_change(access, request.ref, snapshot)
             self._fault("apply", request.ref, target.index, FaultPoint.AFTER)
             return result
 
@@ -288,7 +284,7 @@ class TransactionActivities:
             access = TargetAccess(self.cluster, request.identity, step.target, key=self.key.get())
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
-            stored = self._stored(request.ref, step.snapshot, secret=access.secret)
+            stored = self._stored(request.ref, step.snapshot, access)
             result = changes.undo_change(access, request.ref, step, stored)
             self._fault("undo", request.ref, index, FaultPoint.AFTER)
             return result
@@ -306,12 +302,11 @@ class TransactionActivities:
         return self._run(work, writes_targets=True)
 
     def _stored(
-        self, ref: TransactionRef, snapshot: ops.Snapshot, *, secret: bool
+        self, ref: TransactionRef, snapshot: ops.Snapshot, access: TargetAccess
     ) -> dict[str, Any] | None:
-        """The object a snapshot recorded (None: absent); a Secret's values are scrubbed
-        from every message from then on."""
+        """The target as its snapshot stored it; None when it was absent."""
         stored = self.snapshots.load(ref, snapshot) if snapshot.exists else None
-        if secret:
+        if access.secret:
             redact.remember_secret(stored)
         return stored
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -131,15 +130,11 @@ class ChangeKind(ABC):
         """Perform the action's request; return the object after it (None when gone)."""
 
     def over_bookkeeping(
-        self,
-        body: dict[str, Any] | None,
-        current: dict[str, Any],
-        stored: Callable[[], dict[str, Any] | None],
-    ) -> None:
-        """Adjust the action's body, sent over ``current``: the target moved since the
-        snapshot, by writes that are no conflict (finalizers, status). ``stored`` loads
-        the snapshot. Nothing to do for most kinds (a patch leaves what it does not name)."""
-        return None
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The action's body to write over ``current``, which moved since the snapshot
+        only in what is no conflict (a status, a finalizer): by default, unchanged."""
+        return body
 
     def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
         """Called before the action's first request; whether an earlier attempt had begun it."""
@@ -259,7 +254,8 @@ def restoration(
     replicas an autoscaler set through the scale subresource."""
     body = replacement(stored, current)
     meta, before = body["metadata"], list(stored["metadata"].get("finalizers") or [])
-    finalizers = before + finalizers_added(before, current)
+    added = [f for f in ownership.foreign_finalizers(current) if f not in before]
+    finalizers = before + [f for f in (current["metadata"].get("finalizers") or []) if f in added]
     if finalizers:
         meta["finalizers"] = finalizers
     else:
@@ -275,9 +271,3 @@ def restoration(
 def preconditions(rv: str, uid: str) -> dict[str, Any]:
     """DeleteOptions that delete only the object as it was seen (none without an rv)."""
     return {"preconditions": {"resourceVersion": rv, "uid": uid} if rv else {}}
-
-
-def finalizers_added(before: list[str], current: dict[str, Any]) -> list[str]:
-    """The finalizers another manager put on ``current`` that ``before`` lacks, in order."""
-    added = [f for f in ownership.foreign_finalizers(current) if f not in before]
-    return [f for f in (current["metadata"].get("finalizers") or []) if f in added]

@@ -17,7 +17,6 @@ from activities.kinds.base import (
     UndoFacts,
     Verbs,
     decide_when_there,
-    finalizers_added,
     never_ours,
 )
 from activities.kinds.target import FIELD_MANAGER, TargetAccess, named_body, typed
@@ -46,22 +45,9 @@ class Update(ChangeKind):
         return preconditioned(typed(named_body(target, content, marker), target), rv)
 
     def over_bookkeeping(
-        self,
-        body: dict[str, Any] | None,
-        current: dict[str, Any],
-        stored: Callable[[], dict[str, Any] | None],
-    ) -> None:
-        """A replacement keeps the finalizers others added since the snapshot (found by
-        the fault explorer, ``make chaos SEED=11 TRIAL=17``: it dropped them): removing
-        one would let an object a controller still guards go. The content replaces the
-        rest. Without the snapshot's list, every finalizer another manager owns stays."""
-        assert body is not None
-        before = list(((stored() or {}).get("metadata") or {}).get("finalizers") or [])
-        meta = body["metadata"]
-        wanted = list(meta.get("finalizers") or [])
-        kept = wanted + [f for f in finalizers_added(before, current) if f not in wanted]
-        if kept:
-            meta["finalizers"] = kept
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        return keeping_finalizers_added(body, current, access.stored)
 
     def send(
         self,
@@ -90,4 +76,26 @@ def preconditioned(body: dict[str, Any], rv: str) -> dict[str, Any]:
     """Guard a write by the resourceVersion it was decided on."""
     if rv:
         body["metadata"]["resourceVersion"] = rv
+    return body
+
+
+def keeping_finalizers_added(
+    body: dict[str, Any], current: dict[str, Any], stored: Callable[[], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """An Update replaces the whole object, but not finalizers others added since the snapshot.
+
+    A write of nothing but finalizers is a controller's bookkeeping, not a change
+    to refuse (the apply lets it through, as a rollback does); dropping the
+    finalizer would let an object go that its controller still guards. The
+    content's own finalizers are what the user asked for; those the snapshot
+    already had are the user's to keep or drop, as the content says."""
+    meta = body["metadata"]
+    wanted = list(meta.get("finalizers") or [])
+    extra = [f for f in current["metadata"].get("finalizers") or [] if f not in wanted]
+    if not extra:
+        return body
+    before = ((stored() or {}).get("metadata") or {}).get("finalizers") or []
+    added = [f for f in extra if f not in before]
+    if added:
+        meta["finalizers"] = wanted + added
     return body

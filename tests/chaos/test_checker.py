@@ -355,7 +355,7 @@ def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
 @pytest.mark.parametrize("left", ["leases_left", "snapshots_left", "finalizers_left", "stuck"])
 def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(left: str) -> None:
     a = txn("a", "Committed")
-    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")
+    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")  # type: ignore[arg-type]
 
 
 # -- serial order ----------------------------------------------------------------------
