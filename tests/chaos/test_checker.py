@@ -624,24 +624,24 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
 # -- a reset after another transaction wrote the target ---------------------------------
 
 
-def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
-    """a commits its patch and releases the lease; b takes it and deletes the target;
-    then a ends RolledBack: after a reset whose new run took the lease again and
-    found nothing to do (``retaken``), or without running again (a rollback that
-    never undid its write)."""
-    trace = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
+def committed_then_overwritten(a: TxnRecord, b: TxnRecord, by_b: dict[str, Any] | None) -> Trace:
+    """a commits its patch and releases the lease; b takes it, writes ``by_b`` (None:
+    deletes the target) and commits."""
+    return (
+        committed_trace(a)
         .lease(b)
         .snapshot(b, cm("2", 12))
-        .write(None, user=b.user, verb="delete")
+        .write(by_b, user=b.user, verb="delete" if by_b is None else "patch")
         .phase(b, "Committed")
         .lease(b, verb="delete")
     )
+
+
+def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
+    """Then a ends RolledBack: after a reset whose new run took the lease again and
+    found nothing to do (``retaken``), or without running again (a rollback that
+    never undid its write)."""
+    trace = committed_then_overwritten(a, b, None)
     if retaken:
         trace.lease(a).lease(a, verb="delete")
     return trace.phase(a, "RolledBack").writes
@@ -658,20 +658,10 @@ def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() ->
 
 
 def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) -> list[Write]:
-    """a commits, b commits over it, then a reset runs a again: it takes the lease,
-    snapshots the target (``seen``) and writes its change again, Committed."""
+    """Then a reset runs a again: it takes the lease, snapshots the target (``seen``)
+    and writes its change again, Committed."""
     return (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
-        .lease(b)
-        .snapshot(b, cm("2", 12))
-        .write(cm("3", 13), user=b.user)
-        .phase(b, "Committed")
-        .lease(b, verb="delete")
+        committed_then_overwritten(a, b, cm("3", 13))
         .lease(a)
         .snapshot(a, seen)
         .phase(a, "Committing")
