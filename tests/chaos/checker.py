@@ -16,7 +16,8 @@ write by anyone else is a *foreign* write. The invariants:
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
-    follows it).
+    follows it). Another writer is anyone outside Janus, or another transaction
+    whose write a later run of ours found (a reset's run takes the lease again).
 ``failed``
     the status names every target not restored, with why, and each of them
     carries another writer's change made after our snapshot.
@@ -37,9 +38,9 @@ write by anyone else is a *foreign* write. The invariants:
 ``serial``
     committed transactions over shared targets are equivalent to a serial
     order: their writes to a target do not interleave, each saw (in its
-    snapshot) the result of the one before, and the order has no cycle. Each run
-    of a transaction is a unit of its own: a reset's run takes the leases again
-    and starts from what others wrote since the first run committed.
+    snapshot) the result of the one before, and the order has no cycle. A
+    reset runs a transaction again: its last run (from its last take of the
+    target's lease) is the one placed in the order.
 """
 
 from __future__ import annotations
@@ -185,19 +186,34 @@ class History:
     def foreign(self, target: TargetRef) -> list[Write]:
         return [w for w in self.by_target[target.key] if w.user not in self.users]
 
-    def snapshot(self, txn: TxnRecord, index: int) -> tuple[bool, dict[str, Any] | None]:
+    def snapshot(
+        self, txn: TxnRecord, index: int, *, since: int | None = None
+    ) -> tuple[bool, dict[str, Any] | None]:
         """(taken?, the object as the transaction's snapshot recorded it).
 
         A snapshot retaken by a retried attempt replaces the first one, but only
         until the transaction's first target write: what it records after that
-        is no longer the state before the transaction.
+        is no longer the state before the transaction. ``since``: only what was
+        recorded after that position (a later run's, after a reset).
         """
-        first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
-        shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
+        after = since if since is not None else -1
+        first = min(
+            (w.seq for w in self.writes if w.user == txn.user and w.seq > after), default=None
+        )
+        shards = [
+            s
+            for s in self.shards.get(txn.uid, [])
+            if s.seq > after and (first is None or s.seq < first)
+        ]
         for shard in reversed(shards):
-            loaded = _recorded(shard, index)
-            if loaded is not None:
-                return True, loaded
+            data = (shard.request or {}).get("data") or {}
+            text = data.get(f"{index}.json")
+            if text is None:
+                continue
+            if shard.resource == "secrets":
+                text = base64.b64decode(text).decode()
+            loaded: dict[str, Any] = json.loads(text)
+            return True, loaded
         if shards or self.lease_taken(txn) is not None:
             return True, None  # absent targets have no shard
         return False, None
@@ -210,10 +226,23 @@ class History:
         ]
         return min(seqs) if seqs else None
 
-    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord) -> int:
+    def last_taken(self, txn: TxnRecord, lease: str) -> int | None:
+        """Where the transaction last took the lease (it was absent or another's before)."""
+        taken = None
+        for w in self.leases.get(lease, []):
+            before = self.lease_state(lease, w.seq)
+            ours_now = w.verb != "delete" and _holder(w) == txn.holder
+            if ours_now and (before is None or _holder(before) != txn.holder):
+                taken = w.seq
+        return taken
+
+    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord, since: int | None = None) -> int:
         """The position of the write that made the state the snapshot recorded (-1: before
-        the trial): foreign writes after it came after our snapshot."""
-        _taken, obj = self.snapshot(txn, change.index)
+        the trial): foreign writes after it came after our snapshot. ``since``: of the
+        snapshot taken after that position, when there is one (a later run's)."""
+        _taken, obj = self.snapshot(txn, change.index, since=since)
+        if obj is None and since is not None:
+            _taken, obj = self.snapshot(txn, change.index)
         writes = self.by_target[change.target.key]
         if obj is not None:
             rv = int(obj["metadata"]["resourceVersion"])
@@ -315,53 +344,6 @@ class History:
             not again and ours.received < taken.received + ATTEMPT_WRITE_WINDOW + API_SERVER_SLACK
         )
 
-    def retakes(self, txn: TxnRecord, lease: str) -> list[int]:
-        """Where a later run of the transaction took the lease again, after an earlier
-        run released it: every run releases its leases at its end, and a run that
-        ``temporal workflow reset`` (or ``janus retry``) started takes them again. A
-        lease that lapsed under a run and was taken back is no new run."""
-        found, released = [], False
-        for w in self.leases.get(lease, []):
-            if w.verb == "delete":
-                released = released or self._held_by(txn, lease, w.seq)
-            elif released and _holder(w) == txn.holder:
-                found.append(w.seq)
-                released = False
-        return found
-
-    def runs(self, txn: TxnRecord, change: ChangeRecord) -> list[tuple[int, list[Write], int]]:
-        """The transaction's writes to the change's target, by the run that made them:
-        (the run, counted from 1: its writes, their base)."""
-        retakes = self.retakes(txn, change.target.lease)
-        grouped: dict[int, list[Write]] = {}
-        for w in self.own(txn, change.target):
-            grouped.setdefault(1 + sum(1 for t in retakes if t < w.seq), []).append(w)
-        return [
-            (run, mine, self.run_base(txn, change, retakes[run - 2] if run > 1 else None, mine[0]))
-            for run, mine in sorted(grouped.items())
-        ]
-
-    def run_base(
-        self, txn: TxnRecord, change: ChangeRecord, taken: int | None, first: Write
-    ) -> int:
-        """The base of a run's writes: for the first run, its snapshot's; for a later one
-        (a reset), the snapshot it took again after taking the lease. A later run that
-        took none writes from the first run's snapshot, unless it is a Create (its
-        target absent when it took the lease: the last write before that is its base)."""
-        if taken is None:
-            return self.snapshot_base(txn, change)
-        writes = self.by_target[change.target.key]
-        for shard in reversed(self.shards.get(txn.uid, [])):
-            obj = _recorded(shard, change.index) if taken < shard.seq < first.seq else None
-            if obj is not None:
-                rv = int(obj["metadata"]["resourceVersion"])
-                older = [w for w in writes if _rv(w) is not None and (_rv(w) or 0) <= rv]
-                return older[-1].seq if older else -1
-        if change.type != "Create":
-            return self.snapshot_base(txn, change)
-        before = [w for w in writes if w.seq < taken]
-        return before[-1].seq if before else -1
-
     def lease_state(self, lease: str, seq: int) -> Write | None:
         """The last write to a lease before position ``seq`` (None: none, or deleted)."""
         state = None
@@ -370,18 +352,6 @@ class History:
                 break
             state = None if w.verb == "delete" else w
         return state
-
-
-def _recorded(shard: Write, index: int) -> dict[str, Any] | None:
-    """The object a snapshot shard recorded for change ``index`` (None: not in it)."""
-    data = (shard.request or {}).get("data") or {}
-    text = data.get(f"{index}.json")
-    if text is None:
-        return None
-    if shard.resource == "secrets":
-        text = base64.b64decode(text).decode()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
 
 
 def _holder(w: Write) -> str | None:
@@ -461,17 +431,33 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
         _taken, snapshot = history.snapshot(txn, change.index)
         if view(mine[-1].effect()[1]) == view(snapshot):
             continue
-        if not _superseded(history, change.target, mine[-1], end):
+        if not _superseded(history, txn, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
 
 
-def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place:
+def _superseded(
+    history: History, txn: TxnRecord, target: TargetRef, ours: Write, end: int | None
+) -> bool:
+    """Whether other writers after ``ours`` (up to ``end``) left nothing of it in place:
     they deleted the object, replaced it with one of their own (another uid), or
-    changed every path we changed."""
+    changed every path we changed.
+
+    Another writer is anyone outside Janus, at any time, or another transaction
+    before our last take of the target's lease: after a reset, the new run takes
+    the lease again and starts from what the other transaction left (a later
+    write of another transaction, while we held the lease, replaces nothing of
+    ours that a rollback may leave: it is that transaction's fencing violation).
+    """
     until = end if end is not None else len(history.writes) + 1_000_000
-    if not any(ours.seq < f.seq < until for f in history.foreign(target)):
+    retaken = history.last_taken(txn, target.lease)
+    others = [
+        w
+        for w in history.by_target[target.key]
+        if w.user != txn.user and ours.seq < w.seq < until
+        if w.user not in history.users or (retaken is not None and w.seq < retaken)
+    ]
+    if not others:
         return False
     now = history.state_at(target, until)
     written = ours.effect()[1]
@@ -619,30 +605,35 @@ def check_leftovers(history: History, verdict: Verdict) -> None:
 
 
 def check_serial(history: History, verdict: Verdict) -> None:
-    """Each run of a committed transaction is a unit of the order: a reset's run starts
-    the transaction again from what others left since, under the leases it takes again."""
     committed = [t for t in history.trial.txns if t.phase == "Committed"]
-    graph: dict[str, set[str]] = {}
+    graph: dict[str, set[str]] = {t.name: set() for t in committed}
     for target in history.trial.targets:
         writers = []
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
-            for run, mine, base in history.runs(txn, change) if change is not None else []:
-                unit = txn.name if run == 1 else f"{txn.name} (run {run})"
-                writers.append((mine[0].seq, mine[-1].seq, base, unit))
-        if len({name for *_w, name in writers}) < 2:
+            # A reset runs the Transaction again: its last run (from its last take of
+            # the lease) is the unit that committed, after what others committed since.
+            taken = history.last_taken(txn, target.lease)
+            mine = [w for w in history.own(txn, target) if taken is None or w.seq > taken]
+            mine = mine or history.own(txn, target)
+            if change is not None and mine:
+                base = history.snapshot_base(txn, change, since=taken)
+                writers.append((mine[0].seq, mine[-1].seq, base, txn))
+        if len(writers) < 2:
             continue
         verdict.count("serial")
         writers.sort(key=lambda w: w[0])
         for (_f1, last1, _b1, t1), (first2, _l2, base2, t2) in pairwise(writers):
-            graph.setdefault(t2, set()).add(t1)
+            graph[t2.name].add(t1.name)
             if first2 < last1:
-                verdict.fail("serial", t2, f"its writes to {target.key} interleave with {t1}'s")
+                verdict.fail(
+                    "serial", t2.name, f"its writes to {target.key} interleave with {t1.name}'s"
+                )
             elif base2 < last1:
                 verdict.fail(
                     "serial",
-                    t2,
-                    f"wrote {target.key} from a snapshot taken before {t1}'s write #{last1}",
+                    t2.name,
+                    f"wrote {target.key} from a snapshot taken before {t1.name}'s write #{last1}",
                 )
     try:
         tuple(TopologicalSorter(graph).static_order())

@@ -673,31 +673,68 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
     only(check(trial(a), writes.writes), "fencing")
 
 
-# -- a reset run of a committed transaction, after another committed --------------------
+# -- a reset after another transaction wrote the target ---------------------------------
 
 
-def committed_then_reset(a: TxnRecord, b: TxnRecord, *, snapshot_again: bool) -> list[Write]:
-    """a commits and releases; b takes the lease, commits over a's write, releases; a
-    reset of a then runs it again: it takes the lease, snapshots b's result (or, the
-    planted violation, writes from its first run's snapshot) and commits again."""
-    trace = committed_trace(a)
-    trace.lease(b).snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user)
-    trace.phase(b, "Committed").lease(b, verb="delete")
-    trace.lease(a).phase(a, "Committing")
-    if snapshot_again:
-        trace.snapshot(a, cm("3", 13))
-    trace.write(cm("2", 14), user=a.user).phase(a, "Committed").lease(a, verb="delete")
-    return trace.writes
+def committed_then_overwritten(a: TxnRecord, b: TxnRecord, by_b: dict[str, Any] | None) -> Trace:
+    """a commits its patch and releases the lease; b takes it, writes ``by_b`` (None:
+    deletes the target) and commits."""
+    return (
+        committed_trace(a)
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(by_b, user=b.user, verb="delete" if by_b is None else "patch")
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+    )
 
 
-def test_a_reset_run_after_another_commit_is_a_unit_of_the_serial_order() -> None:
-    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")  # seed 11, trials 100, 106
-    assert check(trial(a, b), committed_then_reset(a, b, snapshot_again=True)).violations == []
+def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
+    """Then a ends RolledBack: after a reset whose new run took the lease again and
+    found nothing to do (``retaken``), or without running again (a rollback that
+    never undid its write)."""
+    trace = committed_then_overwritten(a, b, None)
+    if retaken:
+        trace.lease(a).lease(a, verb="delete")
+    return trace.phase(a, "RolledBack").writes
 
 
-def test_serial_fails_on_a_reset_run_writing_from_its_first_runs_snapshot() -> None:
+def test_a_reset_run_finding_another_transactions_later_write_is_rolled_back() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")  # seed 7, trial 33
+    assert check(trial(a, b), reset_after_another_commit(a, b, retaken=True)).violations == []
+
+
+def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")
+    only(check(trial(a, b), reset_after_another_commit(a, b, retaken=False)), "rolled-back")
+
+
+def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) -> list[Write]:
+    """Then a reset runs a again: it takes the lease, snapshots the target (``seen``)
+    and writes its change again, Committed."""
+    return (
+        committed_then_overwritten(a, b, cm("3", 13))
+        .lease(a)
+        .snapshot(a, seen)
+        .phase(a, "Committing")
+        .write(cm("2", 14), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+
+
+def test_a_reset_that_runs_a_committed_transaction_again_is_a_later_serial_step() -> None:
+    # seed 11 trials 100 and 106: the reset's run came after b, from b's result
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
-    only(check(trial(a, b), committed_then_reset(a, b, snapshot_again=False)), "serial")
+    writes = reapplied_by_a_reset(a, b, seen=cm("3", 13))
+    assert check(trial(a, b), writes).violations == []
+
+
+def test_serial_fails_when_the_reset_run_wrote_from_a_state_before_the_other_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("1", 10))  # its snapshot misses b's write
+    only(check(trial(a, b), writes), "serial")
 
 
 def test_serial_fails_when_a_lease_that_lapsed_under_a_run_is_taken_back() -> None:
