@@ -85,6 +85,8 @@ def _apply_after_reading(
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = kind.body(target, access.content, marker, rv)
+    if body is not None and current is not None:
+        body = kind.over_bookkeeping(access, body, current)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
             written = kind.send(access, body, rv=rv, uid=snap.uid)

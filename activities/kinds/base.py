@@ -129,6 +129,13 @@ class ChangeKind(ABC):
     ) -> dict[str, Any] | None:
         """Perform the action's request; return the object after it (None when gone)."""
 
+    def over_bookkeeping(
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The action's body to write over ``current``, which moved since the snapshot
+        only in what is no conflict (a status, a finalizer): by default, unchanged."""
+        return body
+
     def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
         """Called before the action's first request; whether an earlier attempt had begun it."""
         return False

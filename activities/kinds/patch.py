@@ -11,7 +11,7 @@ from typing import Any
 
 from activities.kinds.base import Verbs
 from activities.kinds.target import FIELD_MANAGER, TargetAccess, named_body
-from activities.kinds.update import Update, preconditioned
+from activities.kinds.update import Update, keeping_finalizers_added, preconditioned
 from janus.contract.operations import ResolvedTarget
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -26,6 +26,15 @@ class Patch(Update):
     ) -> dict[str, Any]:
         # A patch names only what it changes: no apiVersion or kind of its own.
         return preconditioned(named_body(target, content, marker), rv)
+
+    def over_bookkeeping(
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        # A patch naming no finalizers keeps them all, and a strategic merge patch
+        # merges the ones it names; only a JSON merge patch's list replaces theirs.
+        if access.target.builtin or "finalizers" not in body["metadata"]:
+            return body
+        return keeping_finalizers_added(body, current, access.stored)
 
     def send(
         self,

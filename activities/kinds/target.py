@@ -40,6 +40,8 @@ class TargetAccess:
         self.content = content
         #: Called before every undo write: raises when the target's lease is not ours.
         self.fence: Callable[[], None] = lambda: None
+        #: The target as its snapshot stored it (None: unknown, or it was absent).
+        self.stored: Callable[[], dict[str, Any] | None] = lambda: None
         self.secret = holds_secret(target)
         if self.secret:
             redact.remember_content(content)

@@ -8,6 +8,7 @@ it), and when our action failed, whatever is there is not ours to undo.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from activities.kinds.base import (
@@ -43,6 +44,11 @@ class Update(ChangeKind):
     ) -> dict[str, Any]:
         return preconditioned(typed(named_body(target, content, marker), target), rv)
 
+    def over_bookkeeping(
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        return keeping_finalizers_added(body, current, access.stored)
+
     def send(
         self,
         access: TargetAccess,
@@ -70,4 +76,26 @@ def preconditioned(body: dict[str, Any], rv: str) -> dict[str, Any]:
     """Guard a write by the resourceVersion it was decided on."""
     if rv:
         body["metadata"]["resourceVersion"] = rv
+    return body
+
+
+def keeping_finalizers_added(
+    body: dict[str, Any], current: dict[str, Any], stored: Callable[[], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """An Update replaces the whole object, but not finalizers others added since the snapshot.
+
+    A write of nothing but finalizers is a controller's bookkeeping, not a change
+    to refuse (the apply lets it through, as a rollback does); dropping the
+    finalizer would let an object go that its controller still guards. The
+    content's own finalizers are what the user asked for; those the snapshot
+    already had are the user's to keep or drop, as the content says."""
+    meta = body["metadata"]
+    wanted = list(meta.get("finalizers") or [])
+    extra = [f for f in current["metadata"].get("finalizers") or [] if f not in wanted]
+    if not extra:
+        return body
+    before = ((stored() or {}).get("metadata") or {}).get("finalizers") or []
+    added = [f for f in extra if f not in before]
+    if added:
+        meta["finalizers"] = wanted + added
     return body

@@ -20,6 +20,8 @@ is left.
 5. A rollback keeps what others own: a finalizer added mid-transaction, the
    status of a custom resource without a status subresource, and the replicas an
    autoscaler set through the scale subresource (which is no conflict).
+   So does an Update's own write: a finalizer someone adds between the snapshot
+   and the write stays (chaos seed 11, trial 17).
 """
 
 from __future__ import annotations
@@ -504,5 +506,42 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
     finally:
         kubectl(
             "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}',
+        )  # fmt: skip
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
+async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_write(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns, name = harness.namespace, "carry"
+    gadgets, dyn = gadget_kind(kube_api)
+    body = {"apiVersion": f"{GADGET_GROUP}/v1", "kind": "Gadget", "metadata": {"name": "spring"}}
+    dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
+    update = change(
+        "Gadget", "spring", "Update", {"spec": {"size": 2}}, api_version=body["apiVersion"]
+    )
+    handle = await harness.start(transaction(name, update))
+    await harness.wait_phase(name, {"Committing"})  # snapshot taken; the write waits 8 s
+    kubectl(
+        "-n", ns, "patch", "gadget", "spring", "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    txn = harness.transaction(name)
+    status = txn["status"]
+    print(f"\n[combined] finalizer before an Update: {status['phase']}: {status['message']}")
+    try:
+        spring = dyn.get(gadgets, name="spring", namespace=ns).to_dict()
+        assert spring["spec"] == {"size": 2}, spring
+        assert spring["metadata"]["annotations"][CHANGE_MARKER] == f"{txn['metadata']['uid']}/0"
+        assert spring["metadata"].get("finalizers") == ["example.com/keep"], spring
+        assert status["phase"] == "Committed", status
+        assert item(status, 0)["committed"], status["items"]
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "gadget", "spring", "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}',
         )  # fmt: skip
