@@ -34,7 +34,7 @@ from activities import ownership
 from activities.cluster import api_errors
 from activities.fingerprint import fingerprint, same
 from activities.kinds import TargetAccess, UndoFacts, kind_of
-from activities.kinds.target import marker_of
+from activities.kinds.target import deletion_pending, marker_of
 from janus.contract.errors import ChangeRejected, InvalidTransaction, TargetConflict
 from janus.contract.models import TransactionRef
 from janus.contract.operations import (
@@ -82,6 +82,12 @@ def _apply_after_reading(
         settled = kind.settle_gone(access, ref, begun_before)
         if settled is not None:
             return settled
+    going = deletion_pending(current)
+    if kind.needs_lasting_object and going:
+        raise TargetConflict(
+            f"{target.describe()} was deleted by someone else after the snapshot ({going}); "
+            "not changing it"
+        )
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
     body = kind.body(target, access.content, marker, rv)
@@ -225,6 +231,12 @@ def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None
     accepts the change (server-side dry run, as the transaction's identity)."""
     target, kind = access.target, kind_of(access.target.change_type)
     kind.check_state(target, snap_current is not None)
+    going = deletion_pending(snap_current)
+    if kind.needs_lasting_object and going:
+        raise InvalidTransaction(
+            f"{target.describe()}: {going}; {target.change_type.value} needs an object that is "
+            "not being deleted (the change would go with it)"
+        )
     rv = snap_current["metadata"]["resourceVersion"] if snap_current else ""
     uid = snap_current["metadata"]["uid"] if snap_current else ""
     with api_errors(target.describe(), rejected=InvalidTransaction):

@@ -10,8 +10,9 @@ propagates and Temporal retries it. Around the real work, ``_run``:
 - fences every request by the attempt's deadline (``janus.clients.kubernetes``): its
   start-to-close timeout, and for the activities that write targets the shorter
   ``ATTEMPT_WRITE_WINDOW``; past it, or once Temporal has cancelled the attempt
-  (it timed out on the server, or the worker shuts down), nothing is sent, so a
-  timed-out attempt cannot write behind the retry or the rollback;
+  (it timed out on the server, or the worker shuts down), or once a reset has
+  replaced its run (``activities.runs``), nothing is sent, so a timed-out or
+  superseded attempt cannot write behind the retry, the rollback or the new run;
 - keeps Secret values out of what the activity says back (``redact``): an
   error from work that saw a Secret is rebuilt from its scrubbed message;
 - applies the worker's test seams, all off unless configured: faults (fail),
@@ -43,6 +44,7 @@ from activities.keys import FingerprintKey
 from activities.kinds import TargetAccess, kind_of
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
+from activities.runs import CurrentRuns
 from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
 from janus.contract import metrics
@@ -68,9 +70,12 @@ DEADLINE_MARGIN = 1.0
 
 
 class TransactionActivities:
-    def __init__(self, cluster: Cluster, settings: WorkerSettings) -> None:
+    def __init__(
+        self, cluster: Cluster, settings: WorkerSettings, runs: CurrentRuns | None = None
+    ) -> None:
         self.cluster = cluster
         self.settings = settings
+        self.runs = runs
         self.leases = LeaseKeeper(cluster)
         self.key = FingerprintKey(cluster, settings.lease_namespace)
         self.snapshots = SnapshotStore(cluster, settings.lease_namespace)
@@ -366,7 +371,8 @@ class TransactionActivities:
         message alone: the original (an ApiException carries the API server's
         whole response) would reach the history and the log with its values.
         """
-        with _heartbeating(), _attempt_deadline(writes_targets), redact.scope():
+        stale = self.runs.stop_for_attempt() if self.runs is not None else None
+        with _heartbeating(), _attempt_deadline(writes_targets, stale), redact.scope():
             try:
                 result = work()
                 if self.settings.repeat_activities:
@@ -465,14 +471,17 @@ def _holder_ref(holder: str) -> TransactionRef:
 
 
 @contextlib.contextmanager
-def _attempt_deadline(writes_targets: bool) -> Iterator[None]:
+def _attempt_deadline(
+    writes_targets: bool, superseded: Callable[[], bool] | None = None
+) -> Iterator[None]:
     """Fence every request of this attempt by the moment it must stop sending.
 
     That is its start (as Temporal recorded it: a task that waited in the worker
     has less time) plus its start-to-close timeout, less a margin; for one that
     writes targets at most ATTEMPT_WRITE_WINDOW. An attempt Temporal cancelled (a
     regular activity whose heartbeat timed out, or a worker shutting down) sends
-    nothing more either.
+    nothing more either, nor one whose run a reset replaced (``superseded``,
+    ``activities.runs``), local or not.
     """
     if not activity.in_activity():
         yield
@@ -483,9 +492,14 @@ def _attempt_deadline(writes_targets: bool) -> Iterator[None]:
     if writes_targets:
         allowed = min(allowed, ops.ATTEMPT_WRITE_WINDOW.total_seconds())
     late = max(0.0, (datetime.now(UTC) - info.started_time).total_seconds())
-    stop = None if info.is_local else activity.is_cancelled
+    cancelled = None if info.is_local else activity.is_cancelled
+    checks = [check for check in (cancelled, superseded) if check is not None]
+
+    def stop() -> bool:
+        return any(check() for check in checks)
+
     why = f"attempt {info.attempt} of {info.activity_type} (may send for {allowed:.0f}s)"
-    with writes_until(time.monotonic() + allowed - late, why, stop=stop):
+    with writes_until(time.monotonic() + allowed - late, why, stop=stop if checks else None):
         yield
 
 

@@ -132,7 +132,10 @@ def test_a_patch_keeps_finalizers_unless_a_json_merge_patch_replaces_their_list(
     def over(builtin: bool, meta: dict[str, Any]) -> dict[str, Any]:
         access = SimpleNamespace(target=SimpleNamespace(builtin=builtin), stored=lambda: stored)
         body = {"metadata": dict(meta), "spec": {"v": 2}}
-        return Patch().over_bookkeeping(cast(TargetAccess, access), body, current)["metadata"]
+        return cast(
+            dict[str, Any],
+            Patch().over_bookkeeping(cast(TargetAccess, access), body, current)["metadata"],
+        )
 
     assert "finalizers" not in over(False, {"name": "x"})  # the patch leaves them all
     assert over(True, {"finalizers": ["asked/for"]})["finalizers"] == ["asked/for"]  # merged

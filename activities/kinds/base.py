@@ -94,6 +94,9 @@ class ChangeKind(ABC):
     verbs: ClassVar[Verbs]
     #: Whether its input carries content (the object, or the patch).
     takes_content: ClassVar[bool] = True
+    #: Whether its action changes an object that stays: one being deleted would
+    #: take the change with it (or our write, dropping its finalizers, delete it).
+    needs_lasting_object: ClassVar[bool] = False
 
     def check_shape(self, index: int, change: Change) -> None:
         """The admission rule on content, again: a Transaction may come from an older CRD."""

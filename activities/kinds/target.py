@@ -66,6 +66,15 @@ def marker_of(obj: dict[str, Any] | None) -> str | None:
     return str(value) if value is not None else None
 
 
+def deletion_pending(obj: dict[str, Any] | None) -> str:
+    """How an object being deleted (held by finalizers) is going; '' for one that stays."""
+    meta = (obj or {}).get("metadata") or {}
+    if not meta.get("deletionTimestamp"):
+        return ""
+    held = ", ".join(meta.get("finalizers") or []) or "nothing"
+    return f"being deleted since {meta['deletionTimestamp']}, held by finalizers: {held}"
+
+
 def named_body(
     target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None
 ) -> dict[str, Any]:

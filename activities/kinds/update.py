@@ -36,6 +36,7 @@ def decide_undo(facts: UndoFacts) -> UndoDecision:
 
 class Update(ChangeKind):
     verbs = Verbs(action="update", undo="update")
+    needs_lasting_object = True
 
     decide_undo = staticmethod(decide_undo)
 

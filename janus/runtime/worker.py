@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import Cluster, TransactionActivities
+from activities import Cluster, CurrentRuns, TransactionActivities
 from janus.clients.kubernetes import kubernetes_client
 from janus.clients.temporal import connect
 from janus.contract.config import WorkerSettings
@@ -45,7 +45,8 @@ def build_worker(
     api_client: ApiClient,
     settings: WorkerSettings,
 ) -> Worker:
-    activities = TransactionActivities(Cluster(api_client), settings)
+    runs = CurrentRuns(client, asyncio.get_running_loop())
+    activities = TransactionActivities(Cluster(api_client), settings, runs)
     return Worker(
         client,
         task_queue=task_queue,

@@ -26,7 +26,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
 from janus.contract.operations import lease_name
-from janus.dev.paths import StateLayout, testing_state_dir
+from janus.dev import paths
 from tests.bridge.support import SYSTEM_NAMESPACE, Janus, JanusProcess, kubectl
 
 CHANGES = 1500
@@ -177,7 +177,7 @@ def audited(namespace: str, uid: str, since: datetime, until: datetime) -> Count
 
 def _audit_lines() -> Iterator[str]:
     """Every line of the audit log and its rotated backup (``janus dev``'s policy)."""
-    log = StateLayout(testing_state_dir()).audit_log
+    log = paths.StateLayout(paths.testing_state_dir()).audit_log
     if not log.is_file():
         pytest.skip(f"no audit log at {log}: the servers are not this session's (JANUS_TEST_REUSE)")
     for path in sorted(log.parent.glob("audit*.log"), key=lambda p: p.stat().st_mtime):
@@ -187,7 +187,7 @@ def _audit_lines() -> Iterator[str]:
 
 def data_of(core: k8s.CoreV1Api, namespace: str) -> list[dict[str, str]]:
     listed = core.list_namespaced_config_map(namespace).items
-    return [cm.data or {} for cm in listed if cm.metadata and cm.metadata.name.startswith("cm-")]
+    return [cm.data or {} for cm in listed if cm.metadata and cm.metadata.name.startswith("cm-")]  # type: ignore[union-attr]
 
 
 def leases_of(namespace: str) -> list[str]:

@@ -16,13 +16,16 @@ write by anyone else is a *foreign* write. The invariants:
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
-    follows it).
+    follows it). Another writer is anyone outside Janus, or another transaction
+    whose write a later run of ours found (a reset's run takes the lease again).
 ``failed``
     the status names every target not restored, with why, and each of them
     carries another writer's change made after our snapshot.
 ``fencing``
     no write of a transaction to a target unless it holds the target's lease,
-    unexpired, when the API server receives the write; none from a base older
+    unexpired, when the API server receives the write, or (someone having taken
+    it by hand from the transaction while its term ran) before that term ends;
+    none from a base older
     than a foreign write: no write takes away what another writer wrote after
     our snapshot (overwrites it, restores the snapshot over it, re-creates what
     it deleted; a patch of other keys leaves it, and is no violation); none
@@ -33,7 +36,9 @@ write by anyone else is a *foreign* write. The invariants:
 ``serial``
     committed transactions over shared targets are equivalent to a serial
     order: their writes to a target do not interleave, each saw (in its
-    snapshot) the result of the one before, and the order has no cycle.
+    snapshot) the result of the one before, and the order has no cycle. A
+    reset runs a transaction again: its last run (from its last take of the
+    target's lease) is the one placed in the order.
 """
 
 from __future__ import annotations
@@ -179,15 +184,25 @@ class History:
     def foreign(self, target: TargetRef) -> list[Write]:
         return [w for w in self.by_target[target.key] if w.user not in self.users]
 
-    def snapshot(self, txn: TxnRecord, index: int) -> tuple[bool, dict[str, Any] | None]:
+    def snapshot(
+        self, txn: TxnRecord, index: int, *, since: int | None = None
+    ) -> tuple[bool, dict[str, Any] | None]:
         """(taken?, the object as the transaction's snapshot recorded it).
 
         A snapshot retaken by a retried attempt replaces the first one, but only
         until the transaction's first target write: what it records after that
-        is no longer the state before the transaction.
+        is no longer the state before the transaction. ``since``: only what was
+        recorded after that position (a later run's, after a reset).
         """
-        first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
-        shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
+        after = since if since is not None else -1
+        first = min(
+            (w.seq for w in self.writes if w.user == txn.user and w.seq > after), default=None
+        )
+        shards = [
+            s
+            for s in self.shards.get(txn.uid, [])
+            if s.seq > after and (first is None or s.seq < first)
+        ]
         for shard in reversed(shards):
             data = (shard.request or {}).get("data") or {}
             text = data.get(f"{index}.json")
@@ -209,10 +224,23 @@ class History:
         ]
         return min(seqs) if seqs else None
 
-    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord) -> int:
+    def last_taken(self, txn: TxnRecord, lease: str) -> int | None:
+        """Where the transaction last took the lease (it was absent or another's before)."""
+        taken = None
+        for w in self.leases.get(lease, []):
+            before = self.lease_state(lease, w.seq)
+            ours_now = w.verb != "delete" and _holder(w) == txn.holder
+            if ours_now and (before is None or _holder(before) != txn.holder):
+                taken = w.seq
+        return taken
+
+    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord, since: int | None = None) -> int:
         """The position of the write that made the state the snapshot recorded (-1: before
-        the trial): foreign writes after it came after our snapshot."""
-        _taken, obj = self.snapshot(txn, change.index)
+        the trial): foreign writes after it came after our snapshot. ``since``: of the
+        snapshot taken after that position, when there is one (a later run's)."""
+        _taken, obj = self.snapshot(txn, change.index, since=since)
+        if obj is None and since is not None:
+            _taken, obj = self.snapshot(txn, change.index)
         writes = self.by_target[change.target.key]
         if obj is not None:
             rv = int(obj["metadata"]["resourceVersion"])
@@ -269,6 +297,32 @@ class History:
             if phase != last:
                 last, entered = phase, w.seq
         return entered if last == txn.phase else None
+
+    def term_taken_by_hand(self, txn: TxnRecord, lease: str, seq: int) -> datetime | None:
+        """When the transaction's term of ``lease`` would have ended, if someone other
+        than Janus took the lease from it while that term ran (before position ``seq``).
+
+        No transaction takes a live lease, so a fence reads a batch's leases once,
+        before its first write: one taken by hand after that read is seen at the
+        next batch, and the batch in flight still writes. The audit log records no
+        reads, so the checker allows such writes until the term ends. A live lease
+        taken by Janus itself (the same user as ours), or a write after the term,
+        is a violation."""
+        ours: Write | None = None
+        taken: Write | None = None
+        for w in self.leases.get(lease, []):
+            if w.seq >= seq:
+                break
+            if w.verb == "delete":
+                ours = taken = None
+            elif _holder(w) == txn.holder:
+                ours, taken = w, None
+            elif ours is not None and taken is None:
+                taken = w
+        if ours is None or taken is None or taken.user == ours.user:
+            return None
+        term = _expiry(ours)
+        return term if term is not None and taken.received < term else None
 
     def lease_state(self, lease: str, seq: int) -> Write | None:
         """The last write to a lease before position ``seq`` (None: none, or deleted)."""
@@ -357,17 +411,33 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
         _taken, snapshot = history.snapshot(txn, change.index)
         if view(mine[-1].effect()[1]) == view(snapshot):
             continue
-        if not _superseded(history, change.target, mine[-1], end):
+        if not _superseded(history, txn, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
 
 
-def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place:
+def _superseded(
+    history: History, txn: TxnRecord, target: TargetRef, ours: Write, end: int | None
+) -> bool:
+    """Whether other writers after ``ours`` (up to ``end``) left nothing of it in place:
     they deleted the object, replaced it with one of their own (another uid), or
-    changed every path we changed."""
+    changed every path we changed.
+
+    Another writer is anyone outside Janus, at any time, or another transaction
+    before our last take of the target's lease: after a reset, the new run takes
+    the lease again and starts from what the other transaction left (a later
+    write of another transaction, while we held the lease, replaces nothing of
+    ours that a rollback may leave: it is that transaction's fencing violation).
+    """
     until = end if end is not None else len(history.writes) + 1_000_000
-    if not any(ours.seq < f.seq < until for f in history.foreign(target)):
+    retaken = history.last_taken(txn, target.lease)
+    others = [
+        w
+        for w in history.by_target[target.key]
+        if w.user != txn.user and ours.seq < w.seq < until
+        if w.user not in history.users or (retaken is not None and w.seq < retaken)
+    ]
+    if not others:
         return False
     now = history.state_at(target, until)
     written = ours.effect()[1]
@@ -432,7 +502,11 @@ def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:
             expiry = _expiry(lease) if lease is not None else None
             holder = _holder(lease) if lease is not None else None
             if holder != txn.holder:
-                verdict.fail("fencing", txn.name, f"{what} while its lease was held by {holder!r}")
+                term = history.term_taken_by_hand(txn, change.target.lease, w.seq)
+                if term is None or term <= w.received:
+                    verdict.fail(
+                        "fencing", txn.name, f"{what} while its lease was held by {holder!r}"
+                    )
             elif expiry is None or expiry <= w.received:
                 verdict.fail("fencing", txn.name, f"{what} after its lease expired at {expiry}")
             lost = _lost(history, change.target, [f for f in foreign if f.seq < w.seq], w)
@@ -516,9 +590,14 @@ def check_serial(history: History, verdict: Verdict) -> None:
         writers = []
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
-            mine = history.own(txn, target)
+            # A reset runs the Transaction again: its last run (from its last take of
+            # the lease) is the unit that committed, after what others committed since.
+            taken = history.last_taken(txn, target.lease)
+            mine = [w for w in history.own(txn, target) if taken is None or w.seq > taken]
+            mine = mine or history.own(txn, target)
             if change is not None and mine:
-                writers.append((mine[0].seq, mine[-1].seq, history.snapshot_base(txn, change), txn))
+                base = history.snapshot_base(txn, change, since=taken)
+                writers.append((mine[0].seq, mine[-1].seq, base, txn))
         if len(writers) < 2:
             continue
         verdict.count("serial")

@@ -77,7 +77,13 @@ class Trace:
         return self
 
     def lease(
-        self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30, holder: str | None = None
+        self,
+        txn: TxnRecord,
+        *,
+        verb: str = "create",
+        seconds: int = 30,
+        holder: str | None = None,
+        user: str = "janus-admin",
     ) -> Trace:
         at = T0 + timedelta(seconds=len(self.writes))
         spec = {
@@ -90,6 +96,7 @@ class Trace:
             "leases",
             CM.lease,
             verb,
+            user=user,
             group="coordination.k8s.io",
             response=body,
             namespace="janus-system",
@@ -281,6 +288,30 @@ def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     only(check(trial(a), writes), "fencing")
 
 
+def stolen_by_hand(a: TxnRecord, *, term: int) -> list[Write]:
+    """Someone hands a's live lease to a thief by hand (chaos ``lease-steal``) just after
+    the batch's fence read it; the batch's write lands after (seed 11, trial 99)."""
+    return (
+        Trace()
+        .lease(a, seconds=term)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .writes
+    )
+
+
+def test_a_write_in_the_term_a_lease_was_taken_by_hand_from_is_no_fencing_violation() -> None:
+    a = txn("a", "Committed")
+    assert check(trial(a), stolen_by_hand(a, term=30)).violations == []
+
+
+def test_fencing_fails_on_a_write_after_the_term_a_lease_was_taken_by_hand_from() -> None:
+    a = txn("a", "Committed")  # a's term (3 s) ended before its write (3 s later)
+    only(check(trial(a), stolen_by_hand(a, term=3)), "fencing")
+
+
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
     a = txn("a", "Committed")
     writes = (
@@ -355,7 +386,7 @@ def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
 @pytest.mark.parametrize("left", ["leases_left", "snapshots_left", "finalizers_left", "stuck"])
 def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(left: str) -> None:
     a = txn("a", "Committed")
-    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")
+    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")  # type: ignore[arg-type]
 
 
 # -- serial order ----------------------------------------------------------------------
@@ -619,3 +650,67 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
     assert check(trial(a), writes.writes).violations == []
     writes.write(cm("2", 13), user=a.user)  # ours, after our own terminal status
     only(check(trial(a), writes.writes), "fencing")
+
+
+# -- a reset after another transaction wrote the target ---------------------------------
+
+
+def committed_then_overwritten(a: TxnRecord, b: TxnRecord, by_b: dict[str, Any] | None) -> Trace:
+    """a commits its patch and releases the lease; b takes it, writes ``by_b`` (None:
+    deletes the target) and commits."""
+    return (
+        committed_trace(a)
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(by_b, user=b.user, verb="delete" if by_b is None else "patch")
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+    )
+
+
+def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
+    """Then a ends RolledBack: after a reset whose new run took the lease again and
+    found nothing to do (``retaken``), or without running again (a rollback that
+    never undid its write)."""
+    trace = committed_then_overwritten(a, b, None)
+    if retaken:
+        trace.lease(a).lease(a, verb="delete")
+    return trace.phase(a, "RolledBack").writes
+
+
+def test_a_reset_run_finding_another_transactions_later_write_is_rolled_back() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")  # seed 7, trial 33
+    assert check(trial(a, b), reset_after_another_commit(a, b, retaken=True)).violations == []
+
+
+def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")
+    only(check(trial(a, b), reset_after_another_commit(a, b, retaken=False)), "rolled-back")
+
+
+def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) -> list[Write]:
+    """Then a reset runs a again: it takes the lease, snapshots the target (``seen``)
+    and writes its change again, Committed."""
+    return (
+        committed_then_overwritten(a, b, cm("3", 13))
+        .lease(a)
+        .snapshot(a, seen)
+        .phase(a, "Committing")
+        .write(cm("2", 14), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+
+
+def test_a_reset_that_runs_a_committed_transaction_again_is_a_later_serial_step() -> None:
+    # seed 11 trials 100 and 106: the reset's run came after b, from b's result
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("3", 13))
+    assert check(trial(a, b), writes).violations == []
+
+
+def test_serial_fails_when_the_reset_run_wrote_from_a_state_before_the_other_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("1", 10))  # its snapshot misses b's write
+    only(check(trial(a, b), writes), "serial")

@@ -112,8 +112,8 @@ class World:
         assert self.endpoints.tester_kubeconfig is not None
         self.tester = self._client(self.endpoints.tester_kubeconfig)
         await asyncio.to_thread(self._install)
-        self.dyn = DynamicClient(self.admin)
-        self.foreign = DynamicClient(self.tester)
+        self.dyn = DynamicClient(self.admin)  # type: ignore[no-untyped-call]
+        self.foreign = DynamicClient(self.tester)  # type: ignore[no-untyped-call]
         self.temporal: Client = await connect_to(self.endpoints.temporal_address)
         self.proxy = FaultProxy(self._apiserver_port()).start()
         self.worker_kubeconfig = self._proxied_kubeconfig(self.proxy.port)

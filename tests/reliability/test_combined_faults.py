@@ -22,6 +22,9 @@ is left.
    autoscaler set through the scale subresource (which is no conflict).
    So does an Update's own write: a finalizer someone adds between the snapshot
    and the write stays (chaos seed 11, trial 17).
+   An Update of an object someone else is deleting (a finalizer holds it) is
+   refused, before the first write or at it, rather than complete the deletion
+   by dropping the finalizer (chaos seed 11, trial 62).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
 from temporalio.client import Client
 
 from janus.contract.config import Fault, WorkerSettings
@@ -125,7 +129,7 @@ async def nothing_left(harness: Harness, name: str) -> None:
     left: list[str] = []
     for _ in range(300):
         left = [
-            c.metadata.name
+            c.metadata.name  # type: ignore[misc,union-attr]
             for c in harness.core.list_namespaced_config_map(
                 harness.namespace, label_selector=selector
             ).items
@@ -399,11 +403,11 @@ GADGET_CRD: dict[str, Any] = {
 def gadget_kind(kube_api: ApiClient) -> Any:
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(GADGET_CRD)
+        ext.create_custom_resource_definition(GADGET_CRD)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
-    dyn = DynamicClient(kube_api)
+    dyn = DynamicClient(kube_api)  # type: ignore[no-untyped-call]
     for _ in range(200):
         try:
             return dyn.resources.get(api_version=f"{GADGET_GROUP}/v1", kind="Gadget"), dyn
@@ -516,7 +520,11 @@ async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_wr
 ) -> None:
     ns, name = harness.namespace, "carry"
     gadgets, dyn = gadget_kind(kube_api)
-    body = {"apiVersion": f"{GADGET_GROUP}/v1", "kind": "Gadget", "metadata": {"name": "spring"}}
+    body: dict[str, Any] = {
+        "apiVersion": f"{GADGET_GROUP}/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "spring"},
+    }
     dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
     update = change(
         "Gadget", "spring", "Update", {"spec": {"size": 2}}, api_version=body["apiVersion"]
@@ -545,3 +553,66 @@ async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_wr
             "-n", ns, "patch", "gadget", "spring", "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}',
         )  # fmt: skip
+
+
+def held_and_deleted(namespace: str, name: str) -> None:
+    """Someone else deletes the Gadget, which their finalizer holds: it stays, being deleted."""
+    kubectl(
+        "-n", namespace, "patch", "gadget", name, "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    kubectl("-n", namespace, "delete", "gadget", name, "--wait=false")
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
+async def test_an_update_never_completes_a_deletion_someone_else_began(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns = harness.namespace
+    gadgets, dyn = gadget_kind(kube_api)
+    api_version = f"{GADGET_GROUP}/v1"
+    for name in ("going", "later"):
+        body = {"apiVersion": api_version, "kind": "Gadget", "metadata": {"name": name}}
+        dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
+    held_and_deleted(ns, "going")  # before the transaction: refused at prepare
+
+    def update(txn: str, name: str) -> dict[str, Any]:
+        return transaction(
+            txn, change("Gadget", name, "Update", {"spec": {"size": 2}}, api_version)
+        )
+
+    refused = await harness.start(update("before", "going"))
+    await asyncio.wait_for(finish(refused), timeout=FINISH_TIMEOUT)
+    later = await harness.start(update("during", "later"))
+    await harness.wait_phase("during", {"Committing"})  # snapshot taken; the write waits 8 s
+    held_and_deleted(ns, "later")  # after the snapshot: a conflict at the write
+    await asyncio.wait_for(finish(later), timeout=FINISH_TIMEOUT)
+
+    try:
+        for txn, name, says in (
+            ("before", "going", "Update needs an object that is not being deleted"),
+            ("during", "later", "was deleted by someone else after the snapshot"),
+        ):
+            status = harness.transaction(txn)["status"]
+            print(f"\n[combined] Update of a Gadget being deleted ({txn}): {status['message']}")
+            try:
+                gadget = dyn.get(gadgets, name=name, namespace=ns).to_dict()
+            except NotFoundError:
+                raise AssertionError(f"{name} is gone: our Update dropped the finalizer") from None
+            assert gadget["metadata"].get("deletionTimestamp"), gadget  # still held
+            assert gadget["metadata"].get("finalizers") == ["example.com/keep"], gadget
+            assert gadget["spec"] == {"size": 1} and marker_of_dict(gadget) is None, gadget
+            assert status["phase"] == "RolledBack", status
+            assert says in status["message"] + str(status["items"]), status
+            await nothing_left(harness, txn)
+    finally:
+        for name in ("going", "later"):
+            kubectl(
+                "-n", ns, "patch", "gadget", name, "--type=merge",
+                "-p", '{"metadata":{"finalizers":null}}',
+            )  # fmt: skip
+
+
+def marker_of_dict(obj: dict[str, Any]) -> str | None:
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations.get(CHANGE_MARKER)

@@ -1,12 +1,12 @@
 """A cluster made of the saga's seven activities, faked under their real names.
 
-The workflow calls activities by name with the models of ``janus.operations``, so
+The workflow calls activities by name with the models of ``janus.contract.operations``, so
 these stand in for ``activities.registry`` with no server behind them: each one
 records what the workflow asked for and answers as the test scripted it. Left
 unscripted, every lease is free, every target exists, every change applies and
 every undo restores its target. Failures take the shapes the real activities
 give them: a ``StepFailure`` in a batch result for a change the API server
-refused, an ``ApplicationError`` named after a ``janus.errors`` class for an
+refused, an ``ApplicationError`` named after a ``janus.contract.errors`` class for an
 activity that failed as a whole.
 """
 
@@ -47,7 +47,7 @@ class Call:
 
 
 @dataclass
-class Holder:
+class Contender:
     """Another transaction holding a lease, for the next ``acquires`` tries (None: always)."""
 
     lease_index: int
@@ -59,6 +59,9 @@ class Holder:
 class FakeCluster:
     """The scripts (what goes wrong) and the record (what the workflow asked)."""
 
+    #: Raised by target resolution (a bad Transaction) and by the snapshot step.
+    resolve_error: Exception | None = None
+    snapshot_error: Exception | None = None
     #: Change index -> the failure an apply batch reports at that change; a retryable
     #: one (a passing fault) only once.
     apply_failures: dict[int, ops.StepFailure] = field(default_factory=dict)
@@ -78,7 +81,7 @@ class FakeCluster:
     #: another transaction (the fenced undo writes nothing, and says LeaseLost).
     undo_refusals: dict[int, int] = field(default_factory=dict)
     #: A lease another transaction holds while the saga tries to take them.
-    holder: Holder | None = None
+    holder: Contender | None = None
     #: Renewals from this many on find a lease taken over by another transaction.
     renewals_lost_from: int | None = None
 
@@ -100,12 +103,12 @@ class FakeCluster:
 
     # -- what the workflow asked ------------------------------------------------
 
-    def requests(self, name: str) -> list[BaseModel]:
-        return [c.request for c in self.calls if c.name == name]
+    def applies(self) -> list[ops.ApplyInput]:
+        return self._of(ops.ApplyInput)
 
     def applied_batches(self) -> list[list[int]]:
         """The changes of each apply attempt, in the order they were asked for."""
-        return [[t.index for t, _s in r.steps] for r in self._of(ops.ApplyInput)]
+        return [[t.index for t, _s in r.steps] for r in self.applies()]
 
     def undo_batches(self) -> list[list[int]]:
         """The changes of each undo attempt, in the order they were asked for."""
@@ -148,6 +151,8 @@ class FakeCluster:
     @activity.defn(name=ops.RESOLVE_TARGETS)
     async def resolve_targets(self, request: ops.ResolveInput) -> ops.ResolveResult:
         self._record(ops.RESOLVE_TARGETS, request)
+        if self.resolve_error is not None:
+            raise self.resolve_error
         return ops.ResolveResult(
             targets=[
                 ops.ResolvedTarget(
@@ -207,6 +212,8 @@ class FakeCluster:
     @activity.defn(name=ops.SNAPSHOT_TARGETS)
     async def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
         self._record(ops.SNAPSHOT_TARGETS, request)
+        if self.snapshot_error is not None:
+            raise self.snapshot_error
         return ops.SnapshotResult(
             snapshots=[
                 ops.Snapshot(index=t.index, exists=True, resource_version=f"{t.index}00")

@@ -69,6 +69,28 @@ async def test_a_passing_fault_inside_a_batch_retries_from_the_failed_change(
     assert saga.cluster.undo_batches() == []
 
 
+async def test_a_transaction_refused_before_its_leases_still_releases_by_holder(
+    saga: Saga,
+) -> None:
+    saga.cluster.resolve_error = ApplicationError(
+        "change 0 (Patch v1 ConfigMap shop/c0): kind ConfigMap in v2 is not served",
+        0,
+        type="InvalidTransaction",
+        non_retryable=True,
+    )
+
+    outcome = await saga.run(transaction(2))
+
+    assert outcome.status.phase == Phase.ROLLED_BACK
+    assert outcome.status.items[0].error is not None
+    assert "kind ConfigMap in v2 is not served" in outcome.status.items[0].error
+    assert saga.cluster.acquires() == [] and saga.cluster.applied_batches() == []
+    # An earlier run of the same holder (before a reset) may have taken leases:
+    # the release finds them by their label, with no list to go by.
+    [release] = saga.cluster.releases()
+    assert release.leases == []
+
+
 async def test_a_refused_change_rolls_back_the_earlier_ones_in_reverse(saga: Saga) -> None:
     saga.cluster.apply_failures = {2: refused(2, "replicas: Invalid value: -1")}
 

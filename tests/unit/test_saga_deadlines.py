@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from janus.contract import operations as ops
 from janus.contract.models import Phase, TransactionStatus
-from tests.unit.fake_cluster import Holder, lease_of, renewed_at_call
+from tests.unit.fake_cluster import Contender, lease_of, renewed_at_call
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import LEASE_DURATION
 
@@ -24,7 +23,7 @@ def sequences(saga: Saga, prefix: str) -> list[int]:
 
 
 async def test_a_lease_held_past_lock_timeout_gives_up_before_any_write(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=1)
+    saga.cluster.holder = Contender(lease_index=1)
 
     outcome = await saga.run(transaction(2, lockTimeout="10s"))
 
@@ -44,7 +43,7 @@ async def test_a_lease_held_past_lock_timeout_gives_up_before_any_write(saga: Sa
 
 
 async def test_a_lease_freed_in_time_is_waited_for_with_growing_backoff(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=0, acquires=5)
+    saga.cluster.holder = Contender(lease_index=0, acquires=5)
 
     outcome = await saga.run(transaction(2))
 
@@ -88,8 +87,7 @@ async def test_leases_are_renewed_between_batches_once_a_third_of_their_time_pas
     acquires = saga.cluster.acquires()
     assert [a.renewal for a in acquires] == [False, True]
     assert [lease.name for lease in acquires[1].leases] == [lease_of(0), lease_of(1)]
-    applies = saga.cluster.requests(ops.APPLY_CHANGES)
-    assert isinstance(applies[0], ops.ApplyInput) and isinstance(applies[-1], ops.ApplyInput)
+    applies = saga.cluster.applies()
     # Each apply is told when its leases were last renewed: it fences only if late.
     assert applies[0].leases_renewed_at == renewed_at_call(1)
     assert applies[-1].leases_renewed_at == renewed_at_call(2)

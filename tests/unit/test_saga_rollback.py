@@ -6,7 +6,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from janus.contract import operations as ops
 from janus.contract.models import Phase
-from tests.unit.fake_cluster import Holder, lease_of, refused
+from tests.unit.fake_cluster import Contender, lease_of, refused
 from tests.unit.saga_runner import Saga, transaction
 from workflows.policies import FORWARD
 
@@ -81,7 +81,7 @@ async def test_a_cancel_mid_batch_lets_the_batch_settle_then_undoes_it_in_revers
 
 
 async def test_a_cancel_while_waiting_for_a_lease_changes_nothing(saga: Saga) -> None:
-    saga.cluster.holder = Holder(lease_index=0)
+    saga.cluster.holder = Contender(lease_index=0)
     handle = await saga.start(transaction(2))
     await saga.env.sleep(3)  # a few tries of the lease
     await handle.cancel()
@@ -156,6 +156,29 @@ async def test_undos_that_cannot_complete_end_failed_naming_every_target(saga: S
     assert conditions["Committed"] == ("False", "Failed")
     assert [i.rolled_back for i in outcome.status.items] == [False, True, False, False]
     # Every lease is released even so.
+    assert len(saga.cluster.releases()) == 1
+
+
+async def test_a_change_whose_snapshot_is_gone_ends_failed_not_rolled_back(
+    saga: Saga,
+) -> None:
+    # An earlier run applied change 1, then its snapshots went (a reset after the
+    # Transaction was deleted): the state to restore is unknown.
+    saga.cluster.snapshot_error = ApplicationError(
+        "change 1 (Patch v1 ConfigMap shop/c1) was applied by an earlier run and its "
+        "snapshot is gone",
+        1,
+        type="SnapshotLost",
+        non_retryable=True,
+    )
+
+    outcome = await saga.run(transaction(2))
+
+    assert outcome.status.phase == Phase.FAILED
+    assert outcome.status.message.startswith("Not rolled back: change 1 (Patch")
+    assert outcome.status.items[1].error is not None
+    assert "snapshot is gone" in outcome.status.items[1].error
+    assert saga.cluster.undo_batches() == []
     assert len(saga.cluster.releases()) == 1
 
 
