@@ -116,8 +116,8 @@ def load(o: dict[str, Any], *wanted: str) -> ProcessSettings:
 
 
 def flag_of(location: tuple[int | str, ...]) -> str:
-    """The flag of a validation error's field (``--temporal-address``), else "" (an error
-    of a whole section, e.g. a certificate without its key)."""
+    """The flag of a validation error's field (``--temporal-address``; its variable when it
+    has no flag), else "" (an error of a whole section, e.g. a certificate without its key)."""
     parts = [str(part) for part in location]
     sections = ProcessSettings.sections()
     if len(parts) >= 2 and parts[0] in sections:
@@ -127,5 +127,7 @@ def flag_of(location: tuple[int | str, ...]) -> str:
     else:
         return ""
     info = sections[section].model_fields.get(name)
-    flag = declared(info).get("flag") if info is not None else None
-    return str(flag).split("/")[0] if flag else name.replace("_", "-")
+    found = declared(info) if info is not None else {}
+    if found.get("flag"):
+        return str(found["flag"]).split("/")[0]
+    return str(found.get("env") or name.replace("_", "-"))  # a setting only a variable sets

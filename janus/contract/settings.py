@@ -111,13 +111,14 @@ def declared(info: FieldInfo) -> dict[str, Any]:
 def values_from_env(
     model: type[BaseModel], given: Mapping[str, Any], env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """``given`` (the flags), plus each variable ``model``'s fields name that is set and
-    not read by the SDK; pydantic then parses the text (``8080``, ``true``, a path)."""
+    """``given`` (the flags), plus each variable ``model``'s fields name that is set (not
+    empty, as click reads variables) and not read by the SDK; pydantic then parses the
+    text (``8080``, ``true``, a path)."""
     values = dict(given)
     for name, info in model.model_fields.items():
         found = declared(info)
         variable = found.get("env")
-        if name in values or not variable or found["read_by_sdk"] or variable not in env:
+        if name in values or not variable or found["read_by_sdk"] or not env.get(variable):
             continue
         values[name] = env[variable]
     return values

@@ -158,7 +158,10 @@ def test_temporal_settings_start_from_the_profile_then_the_variables_then_the_fl
     assert from_profile.uses_tls and from_profile.api_key is not None
     overridden = load(sections, {**env, "TEMPORAL_NAMESPACE": "other"}).temporal
     assert (overridden.address, overridden.namespace) == ("staging:7233", "other")
-    flagged = {**sections, "temporal": {"profile": "staging", "namespace": "flag"}}
+    flagged: dict[str, dict[str, object]] = {
+        **sections,
+        "temporal": {"profile": "staging", "namespace": "flag"},
+    }
     assert load(flagged, {**env, "TEMPORAL_NAMESPACE": "other"}).temporal.namespace == "flag"
     assert load({"temporal": {}, "cluster": {}}, env).temporal.address == "localhost:7233"
     with pytest.raises(ValueError, match=r"--temporal-profile: .*'nope'"):
