@@ -305,3 +305,59 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     assert_agrees_with_phase(harness, status)  # every target as before
     assert status["summary"]["rolledBack"] == 3, status
     await nothing_left(harness, "reset-late")
+
+
+async def test_a_reset_run_whose_prepare_is_refused_still_undoes_what_the_earlier_run_did(
+    harness: Harness,
+) -> None:
+    """Seed 11, trial 100 of the fault explorer: four changes committed, someone else
+    then deleted the Update's target, and a reset started the Transaction again. Its
+    prepare was refused as a whole ("not found"), so nothing was snapshotted, nothing
+    had an undo, and it ended RolledBack "Rolled back 0 changes" with both Creates and
+    the Delete still applied. Now the refusal is that target's: the others are
+    snapshotted (the earlier run's snapshots) and undone; the foreign delete stands."""
+    harness.create_objects(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "web"},
+                "data": {"v": "1"},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "sec-0"},
+                "stringData": {"k": "s"},
+            },
+        ]
+    )
+    before = harness.secret("sec-0").data
+    four = transaction(
+        "reset-refused",
+        change("ConfigMap", "w-new", "Create", {"data": {"v": "new"}}),
+        change("ConfigMap", "web", "Update", {"data": {"v": "2"}}),
+        change("ConfigMap", "cm-new", "Create", {"data": {"v": "new"}}),
+        change("Secret", "sec-0", "Delete"),
+    )
+    handle = await harness.start(four)
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    assert harness.transaction("reset-refused")["status"]["phase"] == "Committed"
+    harness.core.delete_namespaced_config_map("web", harness.namespace)  # someone else
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-refused")
+    print(f"\n[reset] prepare refused for one target: {status['phase']}: {status['message']}")
+    assert status["phase"] == "RolledBack", status
+    assert "not found; Update needs an existing object" in status["message"], status
+    assert status["summary"]["rolledBack"] == 3, status
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["RolledBack"] == "True" and conditions["Committed"] == "False", conditions
+    items = {item["index"]: item for item in status["items"]}
+    assert "not found" in items[1]["error"], items[1]
+    assert [items[i]["rolledBack"] for i in (0, 2, 3)] == [True, True, True], items
+    assert harness.config_map("w-new") is None
+    assert harness.config_map("cm-new") is None
+    assert harness.config_map("web") is None  # the other writer's delete stands
+    restored = harness.secret("sec-0")
+    assert restored is not None and restored.data == before and marker(restored) is None
+    await nothing_left(harness, "reset-refused")
