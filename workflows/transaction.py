@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policies import (
         BATCH_BUDGET,
+        COMMIT_POINT_TIMER,
         FORWARD,
         LOCAL,
         LOCAL_UNDO,
@@ -121,6 +122,8 @@ class TransactionWorkflow:
             raise ApplicationError(
                 self._book.status.message, type=self._book.status.phase.value, non_retryable=True
             ) from err
+        if workflow.patched("no-rollback-after-commit-point"):
+            await self._shielded(self._past_commit_point())
         await self._release_leases()
         await self._enter(Phase.COMMITTED, f"All {len(self._targets)} changes committed")
         return self._book.status
@@ -365,6 +368,18 @@ class TransactionWorkflow:
             raise
         self._record(batch, result)
         return result
+
+    async def _past_commit_point(self) -> None:
+        """Make the commit point durable before Committed is shown; from then on a
+        cancel is too late to roll back (the caller shields the rest).
+
+        Without it, the workflow task that sees the last change applied also writes
+        Committed (local activities) and closes the workflow; a cancel arriving
+        meanwhile makes the server refuse that task, whose status write stays, and its
+        replay sees the cancel first: Committed, then RolledBack (found in a
+        fault-explorer record). A timer ends the task with the results recorded: a
+        cancel now arrives after them."""
+        await workflow.sleep(COMMIT_POINT_TIMER)
 
     def _record(self, batch: list[_Undo], result: ops.ApplyBatchResult) -> None:
         """Keep each applied change's result for its undo."""
