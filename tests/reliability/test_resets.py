@@ -264,7 +264,14 @@ async def after_the_lease_wait(handle: Any) -> int:
     """The workflow task that took the leases, after the last wait for one: it also
     snapshots and starts the commit."""
     events = (await handle.fetch_history()).events
-    waited = max(e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    applied = min(
+        e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )  # the timers after it are not the lease wait's (the commit point's)
+    waited = max(
+        e.event_id
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and e.event_id < applied
+    )
     return next(
         int(e.event_id)
         for e in events
