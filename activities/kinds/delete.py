@@ -24,9 +24,9 @@ from activities.kinds.base import (
     decide_when_there,
     preconditions,
 )
-from activities.kinds.target import FIELD_MANAGER, TargetAccess
+from activities.kinds.target import FIELD_MANAGER, TargetAccess, deletion_pending
 from activities.snapshots import labels_of as snapshot_labels
-from janus.contract.errors import ChangeRejected, JanusError, TargetConflict
+from janus.contract.errors import ChangeRejected, JanusError, StillDeleting, TargetConflict
 from janus.contract.models import TransactionRef
 from janus.contract.operations import (
     ApplyResult,
@@ -54,7 +54,18 @@ _NOT_OURS = "notOurs"
 def decide_undo(facts: UndoFacts) -> UndoDecision:
     """Recreate the object only if the delete was ours (``Delete.gone_by_us``).
 
-    An object someone else deleted before our Delete ran stays deleted."""
+    An object someone else deleted before our Delete ran stays deleted. One our
+    Delete began deleting and a finalizer still holds cannot be restored (nothing
+    clears a deletionTimestamp): it is re-created once gone, never reported as
+    already as before."""
+    if facts.exists and facts.deleting:
+        if facts.deleting_by_us:
+            return UndoWrite.RECREATE_WHEN_GONE
+        return UndoResult(
+            outcome=UndoOutcome.MODIFIED_BY_OTHERS,
+            foreign=True,
+            message=f"{facts.deleting}: deleted by someone else after the snapshot; not recreated",
+        )
     if facts.exists:
         return decide_when_there(facts)
     if facts.gone_by_us:
@@ -134,10 +145,22 @@ class Delete(ChangeKind):
         stored: dict[str, Any] | None,
         writes: ownership.Writes,
     ) -> UndoResult | None:
+        if write == UndoWrite.RECREATE_WHEN_GONE:
+            raise StillDeleting(still_deleting(access.target, current))
         if write != UndoWrite.RECREATE:
             return super().write_undo(access, write, current, stored, writes)
         assert stored is not None, "a Delete always has a snapshot"
         return recreate(access, stored)
+
+
+def still_deleting(target: ResolvedTarget, current: dict[str, Any] | None) -> str:
+    """Why the undo of our Delete waits, and what to do if it gives up."""
+    return (
+        f"{target.describe()}: {deletion_pending(current)}; this transaction's Delete "
+        "cannot be undone while another writer's finalizer holds it: waiting for it to be "
+        "gone, to re-create it from the snapshot (if the rollback gives up, re-create it "
+        "once it is gone, or run `janus retry`)"
+    )
 
 
 def recreatable(stored: dict[str, Any]) -> dict[str, Any]:

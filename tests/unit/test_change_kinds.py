@@ -32,6 +32,13 @@ OURS_THEN_CHANGED = UndoFacts(exists=True, ours=True, written_by_others=True, re
 NOT_OURS_AS_BEFORE = UndoFacts(exists=True, as_before=True, resource_version="3")
 NOT_OURS_CHANGED = UndoFacts(exists=True, writers=("kubectl",), resource_version="9")
 NEVER_LANDED = UndoFacts(exists=True, action_failed=True, resource_version="9")
+# Still there, held by another writer's finalizer, since the snapshot; as_before,
+# since what a user sees (the fingerprint) does not show a deletionTimestamp.
+HELD = "being deleted since 2026-12-01T14:00:00Z, held by finalizers: example.com/guard"
+DELETING_BY_US = UndoFacts(
+    exists=True, as_before=True, resource_version="5", deleting=HELD, deleting_by_us=True
+)
+DELETING_BY_OTHERS = UndoFacts(exists=True, as_before=True, resource_version="5", deleting=HELD)
 
 Expected = UndoWrite | tuple[UndoOutcome, str]
 
@@ -134,6 +141,12 @@ def test_create_undo_removes_only_the_object_it_made(facts: UndoFacts, expected:
             ),
         ),
         (NOT_OURS_AS_BEFORE, (RESTORED, "already as before")),  # recreated meanwhile
+        # Nothing clears a deletionTimestamp: wait for it to go, then re-create it.
+        (DELETING_BY_US, UndoWrite.RECREATE_WHEN_GONE),
+        (
+            DELETING_BY_OTHERS,
+            (MODIFIED, f"{HELD}: deleted by someone else after the snapshot; not recreated"),
+        ),
         (NEVER_LANDED, (NOTHING, "this transaction never changed it; left as it is")),
         (
             NOT_OURS_CHANGED,
