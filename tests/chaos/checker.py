@@ -90,7 +90,8 @@ class Verdict:
 
 
 def view(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An object as a user compares it: its body, labels, annotations, finalizers."""
+    """An object as a user compares it: its body, labels, annotations, finalizers, and
+    whether it is being deleted (an object a finalizer holds is not the snapshot)."""
     if obj is None:
         return None
     meta = obj.get("metadata") or {}
@@ -100,12 +101,15 @@ def view(obj: dict[str, Any] | None) -> dict[str, Any] | None:
         if not k.startswith(IGNORED_ANNOTATIONS)
     }
     body = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-    return {
+    seen = {
         **body,
         "labels": meta.get("labels") or {},
         "annotations": annotations,
         "finalizers": sorted(meta.get("finalizers") or []),
     }
+    if meta.get("deletionTimestamp"):  # going, once its finalizers are removed: not restored
+        seen["beingDeleted"] = True
+    return seen
 
 
 def contains(wanted: Any, found: Any) -> bool:

@@ -385,6 +385,31 @@ def test_fencing_fails_on_a_recreate_of_what_someone_else_deleted() -> None:
     only(check(trial(a), writes), "fencing")
 
 
+def test_rolled_back_fails_when_our_delete_left_the_object_held_by_a_finalizer() -> None:
+    """A finalizer there before the snapshot: our Delete only marks the object, which
+    then looks as before in all but its deletionTimestamp, and goes once released."""
+    a = TxnRecord(
+        name="a",
+        namespace=NS,
+        uid="uid-a",
+        service_account="sa-a",
+        phase="RolledBack",
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+    )
+    guarded = cm("1", 10, finalizers=["example.com/guard"])
+    going = cm("1", 11, finalizers=["example.com/guard"], deletionTimestamp=T0.isoformat())
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, guarded)
+        .write(going, user=a.user, verb="delete")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    only(check(trial(a), writes), "rolled-back")
+
+
 def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
     a = txn("a", "RolledBack")
     writes = (

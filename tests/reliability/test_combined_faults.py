@@ -25,6 +25,9 @@ is left.
    An Update of an object someone else is deleting (a finalizer holds it) is
    refused, before the first write or at it, rather than complete the deletion
    by dropping the finalizer (chaos seed 11, trial 62).
+6. Patch, Delete of an object another writer's finalizer holds (so it is only
+   marked for deletion), a failing change: the rollback must not call the held
+   object "already as before"; it waits for it to go, then re-creates it.
 """
 
 from __future__ import annotations
@@ -616,3 +619,69 @@ async def test_an_update_never_completes_a_deletion_someone_else_began(
 def marker_of_dict(obj: dict[str, Any]) -> str | None:
     annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
     return annotations.get(CHANGE_MARKER)
+
+
+# -- 6 ----------------------------------------------------------------------------
+
+
+async def undo_waiting_on(handle: Any, says: str) -> str:
+    """Until the workflow's undo activity has been retried, failing with ``says``."""
+    for _ in range(1200):
+        for pending in (await handle.describe()).raw_description.pending_activities:
+            message = pending.last_failure.message
+            if pending.attempt >= 2 and says in message:
+                return str(message)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the undo never retried, waiting on: {says}")
+
+
+@pytest.mark.worker(faults=[Fault.parse("apply:2:before")])
+async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_waits_and_recreates_it(
+    harness: Harness,
+) -> None:
+    """Our Delete only marks an object another writer's finalizer holds; the rollback
+    cannot un-delete it, so it must not say 'already as before': it waits for the
+    object to go, then re-creates it from the snapshot, and only then RolledBack."""
+    ns, name = harness.namespace, "held"
+    config_maps(harness, ["p", "p2"], {"v": "1"})
+    guarded = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "1"}}
+    guarded["metadata"] = {"name": "guarded", "finalizers": ["example.com/guard"]}
+    harness.create_objects([guarded])
+    handle = await harness.start(
+        transaction(
+            name,
+            patch("p", v="2"),
+            change("ConfigMap", "guarded", "Delete"),
+            patch("p2", v="2"),  # never runs: the injected fault fails it
+        )
+    )
+    try:
+        await harness.wait_phase(name, {"RollingBack"})
+        waiting = await undo_waiting_on(handle, "held by finalizers: example.com/guard")
+        print(f"\n[combined] undo of a held Delete waits: {waiting}")
+        still = harness.config_map("guarded")
+        assert still is not None and still.metadata.deletion_timestamp is not None
+        assert harness.transaction(name)["status"]["phase"] == "RollingBack"
+    finally:  # the finalizer's owner lets it go
+        kubectl(
+            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    status = harness.transaction(name)["status"]
+    print(f"[combined] then: {status['phase']}: {status['message']}")
+    try:
+        back = harness.config_map("guarded")
+        assert back is not None and back.metadata.uid != still.metadata.uid, back
+        assert back.data == {"v": "1"} and back.metadata.deletion_timestamp is None, back
+        assert back.metadata.finalizers == ["example.com/guard"], back  # as in the snapshot
+        assert harness.config_map("p").data == {"v": "1"}
+        assert status["phase"] == "RolledBack", status
+        assert item(status, 1)["rolledBack"], status["items"]
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
