@@ -88,7 +88,7 @@ class UndoWrite(enum.Enum):
     #: Create the snapshot again (the object our Delete removed).
     RECREATE = "recreate"
     #: Create the snapshot again once the object our Delete began deleting is gone
-    #: (nothing can clear a deletionTimestamp): until then the undo is retried.
+    #: (nothing can clear a deletionTimestamp): the undo waits for it, bounded.
     RECREATE_WHEN_GONE = "recreateWhenGone"
 
 

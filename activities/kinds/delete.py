@@ -8,6 +8,8 @@ else, before our Delete ran; that is a conflict, and its undo recreates nothing.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from kubernetes import client as k8s
@@ -26,7 +28,7 @@ from activities.kinds.base import (
 )
 from activities.kinds.target import FIELD_MANAGER, TargetAccess, deletion_pending
 from activities.snapshots import labels_of as snapshot_labels
-from janus.contract.errors import ChangeRejected, JanusError, StillDeleting, TargetConflict
+from janus.contract.errors import ChangeRejected, JanusError, TargetConflict
 from janus.contract.models import TransactionRef
 from janus.contract.operations import (
     ApplyResult,
@@ -49,6 +51,11 @@ _SERVER_SET = (
 )
 
 _NOT_OURS = "notOurs"
+
+#: How long the undo of our Delete waits for an object another writer's finalizer
+#: holds to go (inside one attempt's write window, ``ATTEMPT_WRITE_WINDOW``).
+HELD_DELETE_WAIT = timedelta(seconds=10)
+_POLL_SECONDS = 0.25
 
 
 def decide_undo(facts: UndoFacts) -> UndoDecision:
@@ -146,20 +153,33 @@ class Delete(ChangeKind):
         writes: ownership.Writes,
     ) -> UndoResult | None:
         if write == UndoWrite.RECREATE_WHEN_GONE:
-            raise StillDeleting(still_deleting(access.target, current))
+            wait_until_gone(access)
+            return None  # gone: decide again (re-create it)
         if write != UndoWrite.RECREATE:
             return super().write_undo(access, write, current, stored, writes)
         assert stored is not None, "a Delete always has a snapshot"
         return recreate(access, stored)
 
 
-def still_deleting(target: ResolvedTarget, current: dict[str, Any] | None) -> str:
-    """Why the undo of our Delete waits, and what to do if it gives up."""
+def wait_until_gone(access: TargetAccess) -> None:
+    """Wait (at most HELD_DELETE_WAIT) for an object our Delete began deleting to go.
+
+    A finalizer's owner often removes it within seconds (its cleanup done); one that
+    holds it longer ends the rollback Failed, naming it: the wait stays inside one
+    attempt's write window, and never holds the transaction for another writer."""
+    deadline = time.monotonic() + HELD_DELETE_WAIT.total_seconds()
+    while (current := access.read()) is not None and deletion_pending(current):
+        if time.monotonic() >= deadline:
+            raise TargetConflict(still_deleting(current))
+        time.sleep(_POLL_SECONDS)
+
+
+def still_deleting(current: dict[str, Any]) -> str:
+    """Why the undo of our Delete gave up, and what to do (the workflow names the target)."""
     return (
-        f"{target.describe()}: {deletion_pending(current)}; this transaction's Delete "
-        "cannot be undone while another writer's finalizer holds it: waiting for it to be "
-        "gone, to re-create it from the snapshot (if the rollback gives up, re-create it "
-        "once it is gone, or run `janus retry`)"
+        f"{deletion_pending(current)}; this transaction's Delete "
+        "cannot be undone while another writer's finalizer holds it (nothing clears a "
+        "deletionTimestamp): once it is gone, re-create it or run `janus retry`"
     )
 
 

@@ -15,13 +15,6 @@ class StartupError(Exception):
     says what to fix. Not a ``JanusError``: no Transaction is involved."""
 
 
-class StillDeleting(Exception):
-    """A target this transaction's Delete began deleting is still there, held by a
-    finalizer, so its undo cannot re-create it yet. Not a ``JanusError``: the undo
-    is retried (with the undo policy's backoff) until the object is gone, and when
-    the retries run out this message names the target and what to do."""
-
-
 class JanusError(Exception):
     """A failure the user can act on."""
 

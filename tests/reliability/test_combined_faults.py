@@ -27,7 +27,8 @@ is left.
    by dropping the finalizer (chaos seed 11, trial 62).
 6. Patch, Delete of an object another writer's finalizer holds (so it is only
    marked for deletion), a failing change: the rollback must not call the held
-   object "already as before"; it waits for it to go, then re-creates it.
+   object "already as before"; it ends Failed naming it, and ``janus retry``
+   re-creates it once it is gone.
 """
 
 from __future__ import annotations
@@ -624,64 +625,72 @@ def marker_of_dict(obj: dict[str, Any]) -> str | None:
 # -- 6 ----------------------------------------------------------------------------
 
 
-async def undo_waiting_on(handle: Any, says: str) -> str:
-    """Until the workflow's undo activity has been retried, failing with ``says``."""
-    for _ in range(1200):
-        for pending in (await handle.describe()).raw_description.pending_activities:
-            message = pending.last_failure.message
-            if pending.attempt >= 2 and says in message:
-                return str(message)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the undo never retried, waiting on: {says}")
+def release(namespace: str, name: str) -> None:
+    """The finalizer's owner lets the ConfigMap go."""
+    kubectl(
+        "-n", namespace, "patch", "configmap", name, "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}', check=False,
+    )  # fmt: skip
 
 
-@pytest.mark.worker(faults=[Fault.parse("apply:2:before")])
-async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_waits_and_recreates_it(
-    harness: Harness,
+async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_back(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    endpoints: Any,
 ) -> None:
-    """Our Delete only marks an object another writer's finalizer holds; the rollback
-    cannot un-delete it, so it must not say 'already as before': it waits for the
-    object to go, then re-creates it from the snapshot, and only then RolledBack."""
-    ns, name = harness.namespace, "held"
+    """Our Delete only marks an object another writer's finalizer holds. The rollback
+    cannot un-delete it, so it must not call it 'already as before': while it stays
+    held the Transaction ends Failed naming it; once it is gone, ``janus retry``
+    re-creates it from the snapshot and the Transaction is RolledBack."""
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
     config_maps(harness, ["p", "p2"], {"v": "1"})
-    guarded = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "1"}}
+    guarded: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "1"}}
     guarded["metadata"] = {"name": "guarded", "finalizers": ["example.com/guard"]}
     harness.create_objects([guarded])
-    handle = await harness.start(
-        transaction(
-            name,
-            patch("p", v="2"),
-            change("ConfigMap", "guarded", "Delete"),
-            patch("p2", v="2"),  # never runs: the injected fault fails it
-        )
+    manifest = transaction(
+        "held",
+        patch("p", v="2"),
+        change("ConfigMap", "guarded", "Delete"),
+        patch("p2", v="2"),  # fails: the injected fault
+    )
+    kubeconfig = str(endpoints.kubeconfig)
+    faulty = WorkerSettings(
+        lease_namespace=LEASE_NAMESPACE, faults=(Fault.parse("apply:2:before"),)
     )
     try:
-        await harness.wait_phase(name, {"RollingBack"})
-        waiting = await undo_waiting_on(handle, "held by finalizers: example.com/guard")
-        print(f"\n[combined] undo of a held Delete waits: {waiting}")
+        handle = await harness.start(manifest)
+        await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
+        status = harness.transaction("held")["status"]
+        print(f"\n[combined] Delete held by a finalizer: {status['phase']}: {status['message']}")
         still = harness.config_map("guarded")
-        assert still is not None and still.metadata.deletion_timestamp is not None
-        assert harness.transaction(name)["status"]["phase"] == "RollingBack"
-    finally:  # the finalizer's owner lets it go
-        kubectl(
-            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}', check=False,
-        )  # fmt: skip
-    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+        assert still is not None and still.metadata.deletion_timestamp is not None, still
+        assert still.metadata.finalizers == ["example.com/guard"], still
+        assert harness.config_map("p").data == {"v": "1"}  # the other undos ran
+        assert status["phase"] == "Failed", status
+        for says in ("guarded", "held by finalizers: example.com/guard", "janus retry"):
+            assert says in status["message"], status
+        assert item(status, 1)["committed"] and not item(status, 1)["rolledBack"], status
+        assert harness.leases() == []
 
-    status = harness.transaction(name)["status"]
-    print(f"[combined] then: {status['phase']}: {status['message']}")
-    try:
+        release(namespace, "guarded")  # the other writer is done: the object goes
+        janus_retry(namespace, "held")
+        retried = temporal_client.get_workflow_handle(handle.id)
+        healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+        await run_worker_until(
+            temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
+        )
+        status = harness.transaction("held")["status"]
+        print(f"[combined] after janus retry: {status['phase']}: {status['message']}")
         back = harness.config_map("guarded")
         assert back is not None and back.metadata.uid != still.metadata.uid, back
         assert back.data == {"v": "1"} and back.metadata.deletion_timestamp is None, back
-        assert back.metadata.finalizers == ["example.com/guard"], back  # as in the snapshot
+        assert back.metadata.finalizers == ["example.com/guard"], back  # as the snapshot had
         assert harness.config_map("p").data == {"v": "1"}
         assert status["phase"] == "RolledBack", status
         assert item(status, 1)["rolledBack"], status["items"]
-        await nothing_left(harness, name)
+        await nothing_left(harness, "held")
     finally:
-        kubectl(
-            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}', check=False,
-        )  # fmt: skip
+        release(namespace, "guarded")
