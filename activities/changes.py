@@ -26,6 +26,7 @@ recording of its result:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -149,7 +150,10 @@ def undo_change(
     while True:
         current = access.read()
         writes = ownership.since(request.snapshot.managers, current)
-        decision = kind.decide_undo(undo_facts(access, ref, request, current, writes))
+        facts = undo_facts(access, ref, request, current, writes)
+        if deletion_pending(current) and not deletion_pending(stored):  # since the snapshot
+            facts = _deleting(facts, kind.gone_by_us(access, ref, request), current)
+        decision = kind.decide_undo(facts)
         if isinstance(decision, UndoResult):
             return decision
         result = kind.write_undo(access, decision, current, stored, writes)
@@ -177,6 +181,15 @@ def undo_facts(
         writers=tuple(writes.conflicting),
         as_before=same(current, request.snapshot.fingerprint, access.key),
         resource_version=current["metadata"]["resourceVersion"],
+    )
+
+
+def _deleting(facts: UndoFacts, by_us: bool, current: dict[str, Any] | None) -> UndoFacts:
+    """The facts of a target whose deletion began after its snapshot."""
+    return dataclasses.replace(
+        facts,
+        deleting=deletion_pending(current),
+        deleting_by_us=by_us and not facts.action_failed,
     )
 
 

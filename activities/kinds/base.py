@@ -71,6 +71,11 @@ class UndoFacts:
     resource_version: str = ""
     #: It is gone, and by our own action (a Delete's, which leaves no marker).
     gone_by_us: bool = False
+    #: It is there but being deleted, since the snapshot (how: ``deletion_pending``);
+    #: held by a finalizer, it goes once that finalizer's owner removes it.
+    deleting: str = ""
+    #: That deletion is our own action's (a Delete's that began, and did not fail).
+    deleting_by_us: bool = False
 
 
 class UndoWrite(enum.Enum):
@@ -82,6 +87,9 @@ class UndoWrite(enum.Enum):
     RESTORE = "restore"
     #: Create the snapshot again (the object our Delete removed).
     RECREATE = "recreate"
+    #: Create the snapshot again once the object our Delete began deleting is gone
+    #: (nothing can clear a deletionTimestamp): the undo waits for it, bounded.
+    RECREATE_WHEN_GONE = "recreateWhenGone"
 
 
 #: An undo's decision: the write to make, or the outcome with nothing to write.

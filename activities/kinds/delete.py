@@ -8,6 +8,8 @@ else, before our Delete ran; that is a conflict, and its undo recreates nothing.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 from kubernetes import client as k8s
@@ -24,7 +26,7 @@ from activities.kinds.base import (
     decide_when_there,
     preconditions,
 )
-from activities.kinds.target import FIELD_MANAGER, TargetAccess
+from activities.kinds.target import FIELD_MANAGER, TargetAccess, deletion_pending
 from activities.snapshots import labels_of as snapshot_labels
 from janus.contract.errors import ChangeRejected, JanusError, TargetConflict
 from janus.contract.models import TransactionRef
@@ -50,11 +52,27 @@ _SERVER_SET = (
 
 _NOT_OURS = "notOurs"
 
+#: How long the undo of our Delete waits for an object another writer's finalizer
+#: holds to go (inside one attempt's write window, ``ATTEMPT_WRITE_WINDOW``).
+HELD_DELETE_WAIT = timedelta(seconds=10)
+_POLL_SECONDS = 0.25
+
 
 def decide_undo(facts: UndoFacts) -> UndoDecision:
     """Recreate the object only if the delete was ours (``Delete.gone_by_us``).
 
-    An object someone else deleted before our Delete ran stays deleted."""
+    An object someone else deleted before our Delete ran stays deleted. One our
+    Delete began deleting and a finalizer still holds cannot be restored (nothing
+    clears a deletionTimestamp): it is re-created once gone, never reported as
+    already as before."""
+    if facts.exists and facts.deleting:
+        if facts.deleting_by_us:
+            return UndoWrite.RECREATE_WHEN_GONE
+        return UndoResult(
+            outcome=UndoOutcome.MODIFIED_BY_OTHERS,
+            foreign=True,
+            message=f"{facts.deleting}: deleted by someone else after the snapshot; not recreated",
+        )
     if facts.exists:
         return decide_when_there(facts)
     if facts.gone_by_us:
@@ -134,10 +152,35 @@ class Delete(ChangeKind):
         stored: dict[str, Any] | None,
         writes: ownership.Writes,
     ) -> UndoResult | None:
+        if write == UndoWrite.RECREATE_WHEN_GONE:
+            wait_until_gone(access)
+            return None  # gone: decide again (re-create it)
         if write != UndoWrite.RECREATE:
             return super().write_undo(access, write, current, stored, writes)
         assert stored is not None, "a Delete always has a snapshot"
         return recreate(access, stored)
+
+
+def wait_until_gone(access: TargetAccess) -> None:
+    """Wait (at most HELD_DELETE_WAIT) for an object our Delete began deleting to go.
+
+    A finalizer's owner often removes it within seconds (its cleanup done); one that
+    holds it longer ends the rollback Failed, naming it: the wait stays inside one
+    attempt's write window, and never holds the transaction for another writer."""
+    deadline = time.monotonic() + HELD_DELETE_WAIT.total_seconds()
+    while (current := access.read()) is not None and deletion_pending(current):
+        if time.monotonic() >= deadline:
+            raise TargetConflict(still_deleting(current))
+        time.sleep(_POLL_SECONDS)
+
+
+def still_deleting(current: dict[str, Any]) -> str:
+    """Why the undo of our Delete gave up, and what to do (the workflow names the target)."""
+    return (
+        f"{deletion_pending(current)}; this transaction's Delete "
+        "cannot be undone while another writer's finalizer holds it (nothing clears a "
+        "deletionTimestamp): once it is gone, re-create it or run `janus retry`"
+    )
 
 
 def recreatable(stored: dict[str, Any]) -> dict[str, Any]:

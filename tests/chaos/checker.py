@@ -90,7 +90,8 @@ class Verdict:
 
 
 def view(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An object as a user compares it: its body, labels, annotations, finalizers."""
+    """An object as a user compares it: its body, labels, annotations, finalizers, and
+    whether it is being deleted (an object a finalizer holds is not the snapshot)."""
     if obj is None:
         return None
     meta = obj.get("metadata") or {}
@@ -100,12 +101,15 @@ def view(obj: dict[str, Any] | None) -> dict[str, Any] | None:
         if not k.startswith(IGNORED_ANNOTATIONS)
     }
     body = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-    return {
+    seen = {
         **body,
         "labels": meta.get("labels") or {},
         "annotations": annotations,
         "finalizers": sorted(meta.get("finalizers") or []),
     }
+    if meta.get("deletionTimestamp"):  # going, once its finalizers are removed: not restored
+        seen["beingDeleted"] = True
+    return seen
 
 
 def contains(wanted: Any, found: Any) -> bool:
@@ -429,11 +433,24 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
         if not mine:
             continue
         _taken, snapshot = history.snapshot(txn, change.index)
-        if view(mine[-1].effect()[1]) == view(snapshot):
+        ours, before = view(mine[-1].effect()[1]), view(snapshot)
+        if ours == before or _deleting_by_another(mine, ours, before):
             continue
         if not _superseded(history, txn, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
+
+
+def _deleting_by_another(
+    mine: list[Write], left: dict[str, Any] | None, before: dict[str, Any] | None
+) -> bool:
+    """Our last write left the snapshot, only being deleted, and not by a delete of
+    ours: another writer's deletion, made after our snapshot, which no restore undoes."""
+    if left is None or before is None or not left.get("beingDeleted"):
+        return False
+    if any(w.verb == "delete" for w in mine):
+        return False
+    return {k: v for k, v in left.items() if k != "beingDeleted"} == before
 
 
 def _superseded(
@@ -491,7 +508,7 @@ def check_rolled_back(history: History, txn: TxnRecord, verdict: Verdict) -> Non
 def check_failed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
     verdict.count("failed")
     items = {item.get("index"): item for item in txn.status.get("items") or []}
-    for change, _last in _not_restored(history, txn):
+    for change, last in _not_restored(history, txn):
         item = items.get(change.index) or {}
         if item.get("rolledBack") or not item.get("error"):
             verdict.fail(
@@ -501,6 +518,8 @@ def check_failed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
                 f"status does not say so with a reason: {item!r}",
             )
         base = history.snapshot_base(txn, change)
+        if _held(last.effect()[1]):
+            continue  # another writer's finalizer holds what our Delete began deleting
         if not any(w.seq > base for w in history.foreign(change.target)):
             verdict.fail(
                 "failed",
@@ -508,6 +527,13 @@ def check_failed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
                 f"{change.target.key} (change {change.index}) is not restored, and no "
                 "other writer changed it after our snapshot",
             )
+
+
+def _held(obj: dict[str, Any] | None) -> bool:
+    """Being deleted, and held by a finalizer: never Janus's (it puts none on targets),
+    so another writer's, placed before our snapshot or after it."""
+    meta = (obj or {}).get("metadata") or {}
+    return bool(meta.get("deletionTimestamp") and meta.get("finalizers"))
 
 
 def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:

@@ -385,6 +385,65 @@ def test_fencing_fails_on_a_recreate_of_what_someone_else_deleted() -> None:
     only(check(trial(a), writes), "fencing")
 
 
+def held_delete(phase: str, **status: Any) -> tuple[TrialRecord, list[Write]]:
+    """A Delete of a ConfigMap whose finalizer was there before the snapshot: our delete
+    only marks it, which then looks as before in all but its deletionTimestamp, and
+    goes once the finalizer is released."""
+    a = TxnRecord(
+        name="a",
+        namespace=NS,
+        uid="uid-a",
+        service_account="sa-a",
+        phase=phase,
+        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
+        status=status,
+    )
+    guarded = cm("1", 10, finalizers=["example.com/guard"])
+    going = cm("1", 11, finalizers=["example.com/guard"], deletionTimestamp=T0.isoformat())
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, guarded)
+        .write(going, user=a.user, verb="delete")
+        .phase(a, phase)
+        .lease(a, verb="delete")
+        .writes
+    )
+    return trial(a), writes
+
+
+def test_rolled_back_fails_when_our_delete_left_the_object_held_by_a_finalizer() -> None:
+    only(check(*held_delete("RolledBack")), "rolled-back")
+
+
+def test_a_rollback_over_another_writers_deletion_of_a_held_object_passes() -> None:
+    """Someone else deletes the object their finalizer holds after our Patch; our restore
+    lands on it, being deleted: their deletion, not ours left in place."""
+    a = txn("a", "RolledBack")
+    going = {"finalizers": ["example.com/guard"], "deletionTimestamp": T0.isoformat()}
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10, finalizers=["example.com/guard"]))
+        .write(cm("2", 12, finalizers=["example.com/guard"]), user=a.user)
+        .write(cm("2", 13, **going), user="janus-tester", verb="delete")
+        .write(cm("1", 14, **going), user=a.user, verb="update")
+        .phase(a, "RolledBack")
+        .lease(a, verb="delete")
+        .writes
+    )
+    assert check(trial(a), writes).violations == []
+
+
+def test_failed_passes_when_it_names_the_object_a_finalizer_holds() -> None:
+    item = {"index": 0, "rolledBack": False, "error": "undo … held by finalizers: …"}
+    assert check(*held_delete("Failed", items=[item])).violations == []
+
+
+def test_failed_fails_when_it_does_not_name_the_object_a_finalizer_holds() -> None:
+    only(check(*held_delete("Failed", items=[{"index": 0, "rolledBack": True}])), "failed")
+
+
 def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
     a = txn("a", "RolledBack")
     writes = (

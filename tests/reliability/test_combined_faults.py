@@ -25,6 +25,10 @@ is left.
    An Update of an object someone else is deleting (a finalizer holds it) is
    refused, before the first write or at it, rather than complete the deletion
    by dropping the finalizer (chaos seed 11, trial 62).
+6. Patch, Delete of an object another writer's finalizer holds (so it is only
+   marked for deletion), a failing change: the rollback must not call the held
+   object "already as before"; it ends Failed naming it, and ``janus retry``
+   re-creates it once it is gone.
 """
 
 from __future__ import annotations
@@ -616,3 +620,77 @@ async def test_an_update_never_completes_a_deletion_someone_else_began(
 def marker_of_dict(obj: dict[str, Any]) -> str | None:
     annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
     return annotations.get(CHANGE_MARKER)
+
+
+# -- 6 ----------------------------------------------------------------------------
+
+
+def release(namespace: str, name: str) -> None:
+    """The finalizer's owner lets the ConfigMap go."""
+    kubectl(
+        "-n", namespace, "patch", "configmap", name, "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}', check=False,
+    )  # fmt: skip
+
+
+async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_back(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    endpoints: Any,
+) -> None:
+    """Our Delete only marks an object another writer's finalizer holds. The rollback
+    cannot un-delete it, so it must not call it 'already as before': while it stays
+    held the Transaction ends Failed naming it; once it is gone, ``janus retry``
+    re-creates it from the snapshot and the Transaction is RolledBack."""
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    config_maps(harness, ["p", "p2"], {"v": "1"})
+    guarded: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "1"}}
+    guarded["metadata"] = {"name": "guarded", "finalizers": ["example.com/guard"]}
+    harness.create_objects([guarded])
+    manifest = transaction(
+        "held",
+        patch("p", v="2"),
+        change("ConfigMap", "guarded", "Delete"),
+        patch("p2", v="2"),  # fails: the injected fault
+    )
+    kubeconfig = str(endpoints.kubeconfig)
+    faulty = WorkerSettings(
+        lease_namespace=LEASE_NAMESPACE, faults=(Fault.parse("apply:2:before"),)
+    )
+    try:
+        handle = await harness.start(manifest)
+        await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
+        status = harness.transaction("held")["status"]
+        print(f"\n[combined] Delete held by a finalizer: {status['phase']}: {status['message']}")
+        still = harness.config_map("guarded")
+        assert still is not None and still.metadata.deletion_timestamp is not None, still
+        assert still.metadata.finalizers == ["example.com/guard"], still
+        assert harness.config_map("p").data == {"v": "1"}  # the other undos ran
+        assert status["phase"] == "Failed", status
+        for says in ("guarded", "held by finalizers: example.com/guard", "janus retry"):
+            assert says in status["message"], status
+        assert item(status, 1)["committed"] and not item(status, 1)["rolledBack"], status
+        assert harness.leases() == []
+
+        release(namespace, "guarded")  # the other writer is done: the object goes
+        janus_retry(namespace, "held")
+        retried = temporal_client.get_workflow_handle(handle.id)
+        healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+        await run_worker_until(
+            temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
+        )
+        status = harness.transaction("held")["status"]
+        print(f"[combined] after janus retry: {status['phase']}: {status['message']}")
+        back = harness.config_map("guarded")
+        assert back is not None and back.metadata.uid != still.metadata.uid, back
+        assert back.data == {"v": "1"} and back.metadata.deletion_timestamp is None, back
+        assert back.metadata.finalizers == ["example.com/guard"], back  # as the snapshot had
+        assert harness.config_map("p").data == {"v": "1"}
+        assert status["phase"] == "RolledBack", status
+        assert item(status, 1)["rolledBack"], status["items"]
+        await nothing_left(harness, "held")
+    finally:
+        release(namespace, "guarded")

@@ -6,12 +6,21 @@ these tables are the undo rules of the README, one row per situation.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 
-from activities.kinds import KINDS, UndoDecision, UndoFacts, UndoWrite, kind_of
-from janus.contract.errors import InvalidTransaction
+from activities.kinds import (
+    KINDS,
+    TargetAccess,
+    UndoDecision,
+    UndoFacts,
+    UndoWrite,
+    delete,
+    kind_of,
+)
+from janus.contract.errors import InvalidTransaction, TargetConflict
 from janus.contract.models import Change, ChangeType
 from janus.contract.operations import CHANGE_MARKER, ResolvedTarget, UndoOutcome
 
@@ -32,6 +41,13 @@ OURS_THEN_CHANGED = UndoFacts(exists=True, ours=True, written_by_others=True, re
 NOT_OURS_AS_BEFORE = UndoFacts(exists=True, as_before=True, resource_version="3")
 NOT_OURS_CHANGED = UndoFacts(exists=True, writers=("kubectl",), resource_version="9")
 NEVER_LANDED = UndoFacts(exists=True, action_failed=True, resource_version="9")
+# Still there, held by another writer's finalizer, since the snapshot; as_before,
+# since what a user sees (the fingerprint) does not show a deletionTimestamp.
+HELD = "being deleted since 2026-12-01T14:00:00Z, held by finalizers: example.com/guard"
+DELETING_BY_US = UndoFacts(
+    exists=True, as_before=True, resource_version="5", deleting=HELD, deleting_by_us=True
+)
+DELETING_BY_OTHERS = UndoFacts(exists=True, as_before=True, resource_version="5", deleting=HELD)
 
 Expected = UndoWrite | tuple[UndoOutcome, str]
 
@@ -134,6 +150,12 @@ def test_create_undo_removes_only_the_object_it_made(facts: UndoFacts, expected:
             ),
         ),
         (NOT_OURS_AS_BEFORE, (RESTORED, "already as before")),  # recreated meanwhile
+        # Nothing clears a deletionTimestamp: wait for it to go, then re-create it.
+        (DELETING_BY_US, UndoWrite.RECREATE_WHEN_GONE),
+        (
+            DELETING_BY_OTHERS,
+            (MODIFIED, f"{HELD}: deleted by someone else after the snapshot; not recreated"),
+        ),
         (NEVER_LANDED, (NOTHING, "this transaction never changed it; left as it is")),
         (
             NOT_OURS_CHANGED,
@@ -303,3 +325,40 @@ def test_each_kind_sends_its_content_named_marked_and_preconditioned(
     content = None if change_type == ChangeType.DELETE else CONTENT
     assert kind_of(change_type).body(target(change_type), content, "uid/2", "41") == expected
     assert "annotations" not in CONTENT["metadata"]  # the change's content is left as it was
+
+
+class HeldThenGone:
+    """Stands in for a TargetAccess: the target is read as being deleted ``held``
+    times (a finalizer holds it), then as gone."""
+
+    def __init__(self, held: int) -> None:
+        self.held, self.reads = held, 0
+
+    def read(self) -> dict[str, Any] | None:
+        self.reads += 1
+        if self.reads > self.held:
+            return None
+        meta = {"deletionTimestamp": "2026-12-01T14:00:00Z", "finalizers": ["example.com/guard"]}
+        return {"metadata": meta}
+
+
+def test_the_undo_of_a_held_delete_waits_for_the_object_to_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delete, "_POLL_SECONDS", 0.0)
+    access = HeldThenGone(held=3)
+    delete.wait_until_gone(cast(TargetAccess, access))
+    assert access.reads == 4  # read until gone; then the undo decides again: re-create
+
+
+def test_the_undo_of_a_delete_held_past_the_wait_fails_naming_the_finalizer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delete, "HELD_DELETE_WAIT", timedelta(0))
+    with pytest.raises(TargetConflict) as failed:
+        delete.wait_until_gone(cast(TargetAccess, HeldThenGone(held=1)))
+    assert failed.value.message == (
+        f"{HELD}; this transaction's Delete cannot be undone while another writer's "
+        "finalizer holds it (nothing clears a deletionTimestamp): once it is gone, re-create "
+        "it or run `janus retry`"
+    )
