@@ -260,6 +260,15 @@ async def test_a_reset_after_another_transaction_deleted_the_target_changes_noth
     await nothing_left(harness, "reset-del")
 
 
+async def first_workflow_task(handle: Any) -> datetime:
+    """When the first workflow task started: the time ``spec.timeout`` counts from."""
+    events = (await handle.fetch_history()).events
+    started = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    first = next(e for e in events if e.event_type == started)
+    when: datetime = first.event_time.ToDatetime(tzinfo=UTC)
+    return when
+
+
 async def after_the_lease_wait(handle: Any) -> int:
     """The workflow task that took the leases, after the last wait for one: it also
     snapshots and starts the commit."""
@@ -291,7 +300,6 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     targets(harness)
     take_lease(kube_api, harness.namespace, "p")  # another transaction holds p a moment
     timeout = timedelta(seconds=15)
-    started = datetime.now(UTC)
     manifest = three_changes("reset-late")
     manifest["spec"]["timeout"] = f"{timeout.seconds}s"
     handle = await harness.start(manifest)
@@ -302,6 +310,7 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     assert status["phase"] == "Committed", status
     assert_agrees_with_phase(harness, status)
     point = await after_the_lease_wait(handle)
+    started = await first_workflow_task(handle)  # the run's clock starts there
     left = started + timeout + timedelta(seconds=1) - datetime.now(UTC)
     await asyncio.sleep(max(0.0, left.total_seconds()))  # then the reset's run is past it
     reset_workflow(handle.id, "--event-id", str(point))
