@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, TransactionActivities
+from activities.seams import Seams
 from janus.clients.kubernetes import kubernetes_client
 from janus.contract.config import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
@@ -50,8 +51,13 @@ def build_worker(
     task_queue: str,
     api_client: ApiClient,
     settings: WorkerSettings,
+    seams: Seams | None = None,
 ) -> Worker:
-    activities = TransactionActivities(Cluster(api_client), settings)
+    """The worker of one task queue. Its test seams are ``seams``, or when None those
+    the environment configures (``JANUS_FAULTS``, ``JANUS_CRASH_AT``...; off unless set)."""
+    activities = TransactionActivities(
+        Cluster(api_client), settings, seams if seams is not None else Seams.from_env()
+    )
     return Worker(
         client,
         task_queue=task_queue,

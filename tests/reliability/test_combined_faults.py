@@ -40,7 +40,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus.contract.config import Fault, WorkerSettings
+from activities.seams import Fault, Seams
 from janus.contract.operations import CHANGE_MARKER, lease_name
 from janus.contract.wire import micro_time
 from tests.bridge.support import kubectl
@@ -323,15 +323,12 @@ async def test_janus_retry_never_writes_a_target_another_transaction_holds(
     )
     kubeconfig = str(endpoints.kubeconfig)
     # The first run: undo 0 fails for good, so the transaction ends Failed.
-    faulty = WorkerSettings(
-        lease_namespace=LEASE_NAMESPACE,
-        faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")),
-    )
+    faulty = Seams(faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")))
     handle = await harness.start(manifest)
     await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
     assert harness.transaction("fenced")["status"]["phase"] == "Failed"
     assert harness.leases() == []
-    healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+    healthy = Seams()
 
     take_lease(kube_api, namespace, "first")
     before = harness.config_map("first")

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from tests.reliability.test_combined_faults import marker, nothing_left, wait_committed
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
