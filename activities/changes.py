@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from activities import ownership
 from activities.cluster import api_errors
 from activities.fingerprint import fingerprint, same
-from activities.kinds import TargetAccess, UndoFacts, kind_of
+from activities.kinds import Found, Request, TargetAccess, UndoFacts, kind_of
 from activities.kinds.target import marker_of
 from janus.contract.errors import ChangeRejected, InvalidTransaction, TargetConflict
 from janus.contract.models import TransactionRef
@@ -58,10 +58,9 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     kind = kind_of(access.target.change_type)
     marker = marker_for(ref, access.target.index)
     begun_before = kind.before_action(access, ref)
-    body = kind.body(access.target, access.content, marker, snap.resource_version)
     try:
         with api_errors(access.target.describe(), rejected=ChangeRejected, expected=(404, 409)):
-            written = kind.send(access, body, rv=snap.resource_version, uid=snap.uid)
+            written = kind.send(access, Request(marker, snap.resource_version, snap.uid))
     except ApiException as err:
         if err.status not in (404, 409):
             raise
@@ -84,10 +83,9 @@ def _apply_after_reading(
             return settled
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
-    body = kind.body(target, access.content, marker, rv)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
-            written = kind.send(access, body, rv=rv, uid=snap.uid)
+            written = kind.send(access, Request(marker, rv, snap.uid))
     except ApiException as err:
         if err.status != 409:
             raise
@@ -144,7 +142,7 @@ def undo_change(
         decision = kind.decide_undo(undo_facts(access, ref, request, current, writes))
         if isinstance(decision, UndoResult):
             return decision
-        result = kind.write_undo(access, decision, current, stored, writes)
+        result = kind.write_undo(access, decision, Found(current, stored, writes))
         if result is not None:
             return result
 
@@ -226,4 +224,4 @@ def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None
     rv = snap_current["metadata"]["resourceVersion"] if snap_current else ""
     uid = snap_current["metadata"]["uid"] if snap_current else ""
     with api_errors(target.describe(), rejected=InvalidTransaction):
-        kind.send(access, kind.body(target, access.content, None, rv), dry_run=True, rv=rv, uid=uid)
+        kind.send(access, Request(None, rv, uid, dry_run=True))

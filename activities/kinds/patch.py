@@ -7,9 +7,7 @@ patch. Restoring the snapshot replaces the whole object, so the undo needs the
 
 from __future__ import annotations
 
-from typing import Any
-
-from activities.kinds.base import Verbs
+from activities.kinds.base import Body, Request, Verbs
 from activities.kinds.target import FIELD_MANAGER, TargetAccess, named_body
 from activities.kinds.update import Update, preconditioned
 from janus.contract.operations import ResolvedTarget
@@ -21,31 +19,19 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 class Patch(Update):
     verbs = Verbs(action="patch", undo="update")
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any]:
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
         # A patch names only what it changes: no apiVersion or kind of its own.
-        return preconditioned(named_body(target, content, marker), rv)
+        return preconditioned(named_body(target, content, request.marker), request)
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+    def send(self, access: TargetAccess, request: Request) -> Body:
         t = access.target
         patched = access.dyn.patch(
             access.resource,
-            body=body,
+            body=self.body(t, access.content, request),
             name=t.name,
             namespace=t.namespace,
             content_type=STRATEGIC_MERGE_PATCH if t.builtin else MERGE_PATCH,
             field_manager=FIELD_MANAGER,
-            **options,
+            **request.options,
         )
-        written: dict[str, Any] = patched.to_dict()
-        return written
+        return patched.to_dict()

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from activities.kinds.base import (
+    Body,
     ChangeKind,
+    Request,
     UndoDecision,
     UndoFacts,
     Verbs,
@@ -38,36 +40,24 @@ class Update(ChangeKind):
 
     decide_undo = staticmethod(decide_undo)
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any]:
-        return preconditioned(typed(named_body(target, content, marker), target), rv)
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
+        return preconditioned(typed(named_body(target, content, request.marker), target), request)
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+    def send(self, access: TargetAccess, request: Request) -> Body:
         t = access.target
         replaced = access.dyn.replace(
             access.resource,
-            body=body,
+            body=self.body(t, access.content, request),
             name=t.name,
             namespace=t.namespace,
             field_manager=FIELD_MANAGER,
-            **options,
+            **request.options,
         )
-        written: dict[str, Any] = replaced.to_dict()
-        return written
+        return replaced.to_dict()
 
 
-def preconditioned(body: dict[str, Any], rv: str) -> dict[str, Any]:
+def preconditioned(body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Guard a write by the resourceVersion it was decided on."""
-    if rv:
-        body["metadata"]["resourceVersion"] = rv
+    if request.rv:
+        body["metadata"]["resourceVersion"] = request.rv
     return body
