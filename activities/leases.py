@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors, translate
 from activities.parallel import side_by_side
+from janus.contract import metrics
 from janus.contract.errors import JanusError, LeaseLost
 from janus.contract.operations import (
     HOLDER_UID_LABEL,
@@ -46,6 +47,10 @@ def _labels(holder: str) -> dict[str, str]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _counted(operation: str, outcome: str) -> None:
+    metrics.LOCK_OPERATIONS.labels(operation, outcome).inc()
 
 
 def expires_at(lease: k8s.V1Lease) -> datetime | None:
@@ -91,6 +96,7 @@ class LeaseKeeper:
 
         A transaction's leases are usually new, so creating comes first."""
         if self._create(ref, holder, duration, _now()):
+            _counted("acquire", "acquired")
             return None
         return self._take(ref, holder, duration)
 
@@ -173,13 +179,17 @@ class LeaseKeeper:
     def _take(
         self, ref: LeaseRef, holder: str, duration: int, *, must_hold: bool = False
     ) -> Holder | None:
+        """Take, or with ``must_hold`` renew, one lease; counted once, at its outcome."""
         api = self.cluster.coordination
+        operation = "renew" if must_hold else "acquire"
         now = _now()
         lease = self._read(ref)
         if lease is None:
             if must_hold:
+                _counted(operation, "lost")
                 return Holder(lease=ref, identity="nobody (the lease is gone)")
             if self._create(ref, holder, duration, now):
+                _counted(operation, "acquired")
                 return None
             return self._take(ref, holder, duration)  # created by someone meanwhile: look again
         spec = lease.spec or k8s.V1LeaseSpec()
@@ -187,6 +197,7 @@ class LeaseKeeper:
         ours = spec.holder_identity == holder
         free = not spec.holder_identity or (expiry is not None and expiry <= now)
         if not ours and (must_hold or not free):
+            _counted(operation, "lost" if must_hold else "contended")
             return Holder(lease=ref, identity=spec.holder_identity or "?", expires_at=expiry)
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
         acquired = spec.acquire_time if ours else None
@@ -200,6 +211,10 @@ class LeaseKeeper:
             if err.status == 409:  # someone wrote it meanwhile: look again
                 return self._take(ref, holder, duration, must_hold=must_hold)
             raise
+        if must_hold:
+            _counted(operation, "renewed")
+        else:
+            _counted(operation, "acquired" if ours or not spec.holder_identity else "taken_over")
         return None
 
     def _read(self, ref: LeaseRef) -> k8s.V1Lease | None:
@@ -235,6 +250,7 @@ class LeaseKeeper:
     def _release(self, ref: LeaseRef, holder: str) -> None:
         lease = self._read(ref)
         if lease is None or (lease.spec and lease.spec.holder_identity != holder):
+            _counted("release", "skipped")
             return
         rv = lease.metadata.resource_version if lease.metadata else None
         precondition = k8s.V1Preconditions(resource_version=rv)
@@ -244,11 +260,13 @@ class LeaseKeeper:
             )
         except ApiException as err:
             if err.status == 404:
+                _counted("release", "skipped")
                 return
             if err.status == 409:  # renewed or taken over meanwhile: look again
                 self._release(ref, holder)
                 return
             raise
+        _counted("release", "released")
 
 
 #: The part of a lease's duration, from its last renewal, during which a write

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -43,6 +44,7 @@ from activities.parallel import side_by_side
 from activities.seams import FaultOperation, Seams
 from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
+from janus.contract import metrics
 from janus.contract import operations as ops
 from janus.contract.config import WorkerSettings
 from janus.contract.errors import JanusError, SnapshotLost, about_change
@@ -176,7 +178,7 @@ class TransactionActivities:
     def snapshot_targets(self, request: ops.SnapshotInput) -> ops.SnapshotResult:
         def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> Earlier:
             target, content = step
-            with about_change(target.index):
+            with _counted_step("prepare"), about_change(target.index):
                 self.seams.before("snapshot", request.ref, target.index)
                 access = TargetAccess(
                     self.cluster, request.identity, target, content, key=self.key.get()
@@ -332,8 +334,9 @@ class TransactionActivities:
             ):
                 break
             try:
-                with about_change(index):
+                with _counted_step(STEP_OF[operation]) as counted, about_change(index):
                     done.append(one(step))
+                    counted.outcome = _outcome_of(done[-1])
             except JanusError as err:
                 message = redact.scrub(err.message)
                 return done, ops.StepFailure(
@@ -389,6 +392,48 @@ class TransactionActivities:
 def _taken(blocker: ops.Holder | None) -> bool:
     """A lease step landed when nobody else held the lease."""
     return blocker is None
+
+
+#: How ``janus_item_operations_total`` names the steps of a batch.
+STEP_OF: dict[FaultOperation, str] = {"apply": "commit", "undo": "undo"}
+
+
+@dataclass
+class _Counted:
+    outcome: str = "succeeded"
+
+
+def _outcome_of(result: object) -> str:
+    """How a finished step ended, as the counter labels it."""
+    if isinstance(result, ops.ApplyResult) and result.already_applied:
+        return "already_applied"
+    if isinstance(result, ops.UndoResult):
+        return UNDO_OUTCOMES[result.outcome]
+    return "succeeded"
+
+
+UNDO_OUTCOMES = {
+    ops.UndoOutcome.RESTORED: "succeeded",
+    ops.UndoOutcome.NOTHING_TO_UNDO: "skipped",
+    ops.UndoOutcome.MODIFIED_BY_OTHERS: "conflict",
+}
+
+
+@contextlib.contextmanager
+def _counted_step(operation: str) -> Iterator[_Counted]:
+    """Count one change's step where it runs: its outcome, or how it failed."""
+    counted = _Counted()
+    try:
+        yield counted
+    except JanusError:
+        metrics.ITEM_OPERATIONS.labels(operation, "failed").inc()
+        raise
+    except CancelledError:
+        raise
+    except Exception:
+        metrics.ITEM_OPERATIONS.labels(operation, "retried").inc()
+        raise
+    metrics.ITEM_OPERATIONS.labels(operation, counted.outcome).inc()
 
 
 def _holder_ref(holder: str) -> TransactionRef:

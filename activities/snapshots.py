@@ -18,7 +18,9 @@ Transaction's, where 0.1.0 kept it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.cluster import Cluster, api_errors
 from activities.fingerprint import fingerprint
+from janus.contract import metrics
 from janus.contract.errors import JanusError
 from janus.contract.models import API_GROUP, TransactionRef
 from janus.contract.operations import TRANSACTION_UID_LABEL, Snapshot, SnapshotStoreKind
@@ -104,6 +107,7 @@ class SnapshotStore:
                         store_key=f"{index}.json",
                         store_namespace=self.namespace,
                     )
+        metrics.SNAPSHOT_OPERATIONS.labels("take", "succeeded").inc(len(states))
         for index, _secret, obj in states:
             if obj is None:
                 snapshots[index] = Snapshot(index=index, exists=False)
@@ -141,7 +145,9 @@ class SnapshotStore:
             if f"{index}.json" in data:
                 found.append((int(item.metadata.resource_version or 0), data))
         if not found:
+            metrics.SNAPSHOT_OPERATIONS.labels("reuse", "lost").inc()
             return None
+        metrics.SNAPSHOT_OPERATIONS.labels("reuse", "succeeded").inc()
         _rv, data = max(found, key=lambda entry: entry[0])
         signed = data.get(f"{index}{MANAGERS_SUFFIX}")
         return Earlier(
@@ -153,7 +159,7 @@ class SnapshotStore:
         """The stored object of a snapshot of an existing target."""
         namespace = snapshot.store_namespace or ref.namespace
         where = f"snapshot {namespace}/{snapshot.store_name}"
-        with api_errors(where, rejected=JanusError):
+        with _counted("load"), api_errors(where, rejected=JanusError):
             if snapshot.store_kind == SnapshotStoreKind.SECRET:
                 secret = self.cluster.core.read_namespaced_secret(snapshot.store_name, namespace)
                 text = base64.b64decode((secret.data or {})[snapshot.store_key]).decode()
@@ -178,13 +184,27 @@ class SnapshotStore:
         else:
             body = k8s.V1ConfigMap(metadata=meta, data=data)
             create, replace = core.create_namespaced_config_map, core.replace_namespaced_config_map
-        with api_errors(f"snapshot {self.namespace}/{name}", rejected=JanusError):
+        with (
+            _counted("store"),
+            api_errors(f"snapshot {self.namespace}/{name}", rejected=JanusError),
+        ):
             try:
                 create(self.namespace, body)
             except ApiException as err:
                 if err.status != 409:
                     raise
                 replace(name, self.namespace, body)
+
+
+@contextlib.contextmanager
+def _counted(operation: str) -> Iterator[None]:
+    """Count one snapshot operation, succeeded or failed (then the error goes on)."""
+    try:
+        yield
+    except Exception:
+        metrics.SNAPSHOT_OPERATIONS.labels(operation, "failed").inc()
+        raise
+    metrics.SNAPSHOT_OPERATIONS.labels(operation, "succeeded").inc()
 
 
 def _shards(entries: list[tuple[int, dict[str, Any]]]) -> list[list[tuple[int, str]]]:

@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from benchmarks.environment import BenchError, Cluster, kubectl_executable
-from janus.contract import search_attributes
+from bridge.runs import start_transaction
 from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
 
 ApplyWith = Literal["api", "kubectl"]
@@ -82,13 +82,7 @@ class Driver:
         txn = TransactionInput.from_resource(created)
         t_started = None
         if not self.via_bridge:
-            await self.temporal.start_workflow(
-                "TransactionWorkflow",
-                txn,
-                id=txn.ref.workflow_id(),
-                task_queue=self.task_queue,
-                search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
-            )
+            await start_transaction(self.temporal, txn, task_queue=self.task_queue)
             t_started = time.time()
         return Submitted(
             name=meta["name"],

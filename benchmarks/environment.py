@@ -33,9 +33,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
+from janus.clients.temporal import connect_to
 from janus.contract.crd import custom_resource_definition
 from janus.dev import accounts
-from janus.runtime.worker import connect
 
 REPO = Path(__file__).resolve().parents[1]
 LEASE_NAMESPACE = "janus-system"
@@ -194,7 +194,7 @@ async def gather_limited(coros: Iterable[Any], limit: int) -> list[Any]:
 
 
 async def temporal_client(endpoints: Endpoints) -> Client:
-    return await connect(endpoints.temporal_address, namespace=endpoints.temporal_namespace)
+    return await connect_to(endpoints.temporal_address, namespace=endpoints.temporal_namespace)
 
 
 def _proc_status_kib(pid: int, field: str) -> int | None:

@@ -13,12 +13,14 @@ bridge only watches:
 * **delete** — a finalizer holds a running Transaction; the bridge cancels its
   workflow (which rolls back, shielded) and lets the object go once the
   workflow has closed (``bridge.handlers``).
-* **every change** — Prometheus metrics derived from status changes
-  (``bridge.observe``, ``janus.contract.metrics``).
+* **every change** — the metrics of what the bridge sees: phase changes and
+  gauges by phase and of lease waits (``status.waiting``) (``bridge.observe``,
+  ``janus.contract.metrics``); the worker counts what it does.
 
 Several replicas may run; a Lease elects the one that acts
-(``bridge.leadership``). The bridge never imports the workflow or activity code:
-it starts the workflow by its type name, with the shared models of
+(``bridge.leadership``). The bridge never imports the activities; it starts the
+workflow by its type (``bridge.runs.start_transaction``, the one place a
+Transaction's workflow is started), with the shared models of
 ``janus.contract.models`` as input.
 """
 

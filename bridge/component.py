@@ -22,7 +22,6 @@ from bridge.leadership import LeaderElection, LeadershipLost
 from bridge.observe import Observer
 from bridge.operator import OperatorThread
 from janus.contract.settings import BridgeSettings, ClusterSettings, TemporalSettings
-from janus.runtime.health import Check
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +40,14 @@ class Bridge:
     _operator: OperatorThread | None = field(default=None, init=False)
     _state: str = field(default="starting", init=False)
 
-    def check(self) -> Check:
-        return Check(self.name, live=self._live, ready=self._ready)
-
-    def _live(self) -> str | None:
+    def live(self) -> str | None:
+        """None while alive, else why not (the liveness probe)."""
         if self._operator is not None and self._operator.done.done():
             return "the operator has stopped"
         return None
 
-    def _ready(self) -> str | None:
+    def ready(self) -> str | None:
+        """None when ready (leading and watching, or a standby), else why not."""
         if self._state == "standby":
             return None
         if self._operator is None or not self._operator.ready.is_set():

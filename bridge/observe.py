@@ -1,15 +1,20 @@
-"""Metrics from status changes: what happened between two views of a Transaction.
+"""What the bridge sees of the Transactions it watches: their phases, and who waits.
 
-The workflow mirrors the whole status to the custom resource after every step,
-so consecutive views of one Transaction tell the story: a phase moved, an item
-became prepared, committed or rolled back, an error appeared, a lease was taken,
-a wait began. The functions here compare two views and name those facts; the
-``Observer`` feeds them to the counters of ``janus.contract.metrics``.
+The workflow mirrors the status to the custom resource as it goes, so
+consecutive views of one Transaction show its phase moving. The functions here
+compare two views and name the phase changes; the ``Observer`` feeds them to
+the counters of ``janus.contract.metrics`` and keeps the gauges (Transactions by phase,
+active, waiting for a lease: ``status.waiting``) up to date.
+
+Only what the bridge sees is counted here. What the worker does (changes
+applied and undone, lease operations, snapshots) and how each Transaction ended
+(its outcome and duration) are counted by the worker, where they happen
+(``janus.contract.metrics``): a large Transaction's status lists only its failed items,
+and a watch may skip views, so no count of operations can be derived from here.
 
 A watch may skip intermediate states (a re-list after a dropped connection shows
 only the latest), so phase changes along the forward path are filled in: from
-Preparing to Committing means Prepared was passed too. Item facts are flags that
-only ever turn on, so comparing any two views counts each exactly once.
+Preparing to Committing means Prepared was passed too.
 
 A Transaction first seen with a status (it ran before this process started) is
 recorded but not counted: its history was someone else's to count.
@@ -24,19 +29,14 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from janus.contract import metrics
-from janus.contract.models import ItemStatus, Phase, TransactionStatus
+from janus.contract.models import Phase, TransactionStatus
 
 logger = logging.getLogger(__name__)
 
 FORWARD = (Phase.PENDING, Phase.PREPARING, Phase.PREPARED, Phase.COMMITTING, Phase.COMMITTED)
-WAITING_PREFIX = "Waiting:"
-LOCK_TIMEOUT_MARK = "gave up after lockTimeout"
 
 Transition = tuple[str, str]
 """(from, to) phase names; from is "" for a Transaction that had no status."""
-
-Operation = tuple[str, str]
-"""(operation, outcome) as the counters label them."""
 
 
 def phase_path(old: Phase | None, new: Phase) -> list[Transition]:
@@ -59,55 +59,14 @@ def _name(phase: Phase | None) -> str:
     return phase.value if phase is not None else ""
 
 
-def item_operations(old: list[ItemStatus], new: list[ItemStatus]) -> list[Operation]:
-    """Steps that finished between two views: each flag that turned on, each new error."""
-    before = {item.index: item for item in old}
-    found: list[Operation] = []
-    for item in new:
-        prev = before.get(item.index)
-        was = prev if prev is not None else item.model_copy(update=_BLANK_ITEM)
-        for flag, operation in (("prepared", "prepare"), ("committed", "commit")):
-            if getattr(item, flag) and not getattr(was, flag):
-                found.append((operation, "succeeded"))
-        if item.rolled_back and not was.rolled_back:
-            found.append(("undo", "succeeded"))
-        if item.error and item.error != was.error:
-            found.append((_failed_step(item), "failed"))
-    return found
-
-
-_BLANK_ITEM = {"prepared": False, "committed": False, "rolled_back": False, "error": None}
-
-
-def _failed_step(item: ItemStatus) -> str:
-    """An error on a committed change is its undo's; before that, the step it was at."""
-    if item.committed:
-        return "undo"
-    return "commit" if item.prepared else "prepare"
-
-
-def lock_operations(old: TransactionStatus | None, new: TransactionStatus) -> list[Operation]:
-    """Leases taken, waits begun, lockTimeouts run out, and leases released at the end."""
-    was = old if old is not None else TransactionStatus()
-    held_before = {i.index for i in was.items if i.lease}
-    found: list[Operation] = [
-        ("acquire", "acquired") for i in new.items if i.lease and i.index not in held_before
-    ]
-    if new.message.startswith(WAITING_PREFIX) and new.message != was.message:
-        found.append(("acquire", "contended"))
-    if LOCK_TIMEOUT_MARK in new.message and LOCK_TIMEOUT_MARK not in was.message:
-        found.append(("acquire", "timeout"))
-    if new.phase.terminal and not was.phase.terminal:
-        leases = {i.lease for i in new.items if i.lease}
-        found.extend(("release", "released") for _ in leases)
-    return found
-
-
-def duration_seconds(status: TransactionStatus) -> float | None:
-    """startedAt → completedAt, once both are known."""
-    if status.started_at is None or status.completed_at is None:
-        return None
-    return max(0.0, (status.completed_at - status.started_at).total_seconds())
+def is_waiting(status: TransactionStatus | None) -> bool:
+    """Whether the status says the Transaction waits for a lease right now."""
+    return (
+        status is not None
+        and not status.phase.terminal
+        and status.waiting is not None
+        and not status.waiting.gave_up
+    )
 
 
 def parse_status(raw: object) -> TransactionStatus | None:
@@ -127,7 +86,7 @@ class _Seen:
 
 
 class Observer:
-    """Remembers each Transaction's last status and counts what changed since."""
+    """Remembers each Transaction's last status and counts the phase changes since."""
 
     def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
@@ -136,8 +95,10 @@ class Observer:
         """Record one view of a Transaction (status None: not started yet)."""
         seen = self._seen.get(uid)
         self._seen[uid] = _Seen(status)
-        if seen is not None or status is None:
-            self._count(seen.status if seen else None, status)
+        if seen is not None and status is not None:
+            old = seen.status.phase if seen.status else None
+            for source, target in phase_path(old, status.phase):
+                metrics.PHASE_TRANSITIONS.labels(source, target).inc()
         self._update_gauges()
 
     def forget(self, uid: str) -> None:
@@ -145,22 +106,10 @@ class Observer:
         self._seen.pop(uid, None)
         self._update_gauges()
 
-    def _count(self, old: TransactionStatus | None, new: TransactionStatus | None) -> None:
-        if new is None:
-            return
-        for source, target in phase_path(old.phase if old else None, new.phase):
-            metrics.PHASE_TRANSITIONS.labels(source, target).inc()
-        for operation, outcome in item_operations(old.items if old else [], new.items):
-            metrics.ITEM_OPERATIONS.labels(operation, outcome).inc()
-        for operation, outcome in lock_operations(old, new):
-            metrics.LOCK_OPERATIONS.labels(operation, outcome).inc()
-        ended = new.phase.terminal and (old is None or not old.phase.terminal)
-        seconds = duration_seconds(new)
-        if ended and seconds is not None:
-            metrics.TRANSACTION_DURATION.labels(new.phase.value).observe(seconds)
-
     def _update_gauges(self) -> None:
-        phases = [s.status.phase if s.status else Phase.PENDING for s in self._seen.values()]
+        statuses = [s.status for s in self._seen.values()]
+        phases = [s.phase if s else Phase.PENDING for s in statuses]
         for phase in Phase:
             metrics.TRANSACTIONS_BY_PHASE.labels(phase.value).set(phases.count(phase))
         metrics.TRANSACTIONS_ACTIVE.set(sum(not p.terminal for p in phases))
+        metrics.TRANSACTIONS_WAITING.set(sum(is_waiting(s) for s in statuses))

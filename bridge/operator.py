@@ -44,8 +44,8 @@ from bridge.login import login_handler
 from bridge.observe import Observer
 from bridge.runs import Runs
 from janus.clients.kubernetes import CONNECT_TIMEOUT
+from janus.clients.temporal import temporal_client
 from janus.contract.settings import BridgeSettings, ClusterSettings, TemporalSettings
-from janus.runtime.preflight import temporal_client
 
 logger = logging.getLogger(__name__)
 

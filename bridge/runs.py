@@ -32,12 +32,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -46,11 +41,10 @@ from janus.contract import metrics, search_attributes
 from janus.contract.models import Phase, TransactionInput, TransactionRef, TransactionStatus
 from janus.contract.settings import TemporalSettings
 from janus.contract.versioning import generation_queue
-from janus.runtime.preflight import workflow_url
+from workflows import TransactionWorkflow
 
 logger = logging.getLogger(__name__)
 
-WORKFLOW = "TransactionWorkflow"
 QUERY_TIMEOUT = 10.0
 
 #: WorkflowExecutionStarted and WorkflowTaskScheduled: no worker has run it yet.
@@ -68,7 +62,7 @@ class Runs:
     def input_for(self, obj: dict[str, Any]) -> TransactionInput:
         ref = ref_of(obj)
         return TransactionInput.from_resource(
-            obj, temporal_ui=workflow_url(self.temporal, ref.workflow_id())
+            obj, temporal_ui=self.temporal.workflow_url(ref.workflow_id())
         )
 
     async def ensure_started(self, obj: dict[str, Any]) -> str:
@@ -89,22 +83,9 @@ class Runs:
         return f"workflow {txn.ref.workflow_id()} started (or already running)"
 
     async def _start(self, txn: TransactionInput) -> None:
-        ns = txn.ref.namespace
         try:
-            await self.client.start_workflow(
-                WORKFLOW,
-                txn,
-                id=txn.ref.workflow_id(),
-                task_queue=generation_queue(self.temporal.task_queue),
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(search_attributes.TRANSACTION_NAMESPACE, ns),
-                        SearchAttributePair(search_attributes.TRANSACTION_NAME, txn.ref.name),
-                    ]
-                ),
-                result_type=TransactionStatus,
+            await start_transaction(
+                self.client, txn, task_queue=generation_queue(self.temporal.task_queue)
             )
         except RPCError:
             metrics.WORKFLOW_STARTS.labels("error").inc()
@@ -192,6 +173,34 @@ class Runs:
             return True
         await handle.cancel()
         return False
+
+
+async def start_transaction(
+    client: Client, txn: TransactionInput, *, task_queue: str
+) -> WorkflowHandle[TransactionWorkflow, TransactionStatus]:
+    """Start the Transaction's workflow, or find it running (the module docstring).
+
+    The one way a Transaction's workflow is started, by the bridge and, "as the
+    bridge would", by the tests and the benchmarks.
+
+    Args:
+        client: A client of the namespace the workers poll.
+        txn: The workflow's input; its ref gives the workflow id.
+        task_queue: The queue to start on: the bridge's is its generation's
+            (``janus.contract.versioning.generation_queue``).
+
+    Raises:
+        WorkflowAlreadyStartedError: the workflow ran and closed; it never runs twice.
+    """
+    return await client.start_workflow(
+        TransactionWorkflow.run,
+        txn,
+        id=txn.ref.workflow_id(),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
+    )
 
 
 def ref_of(obj: dict[str, Any]) -> TransactionRef:

@@ -38,8 +38,8 @@ import pytest_asyncio
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from janus.clients.temporal import connect_to
 from janus.dev import ControlPlane, Endpoints
 from janus.dev.paths import CACHE_ENV, STATE_ENV, TEST_STATE_ENV, testing_state_dir
 from tests.accounts import open_namespace
@@ -137,11 +137,7 @@ def namespace(kube_api: k8s.ApiClient, request: pytest.FixtureRequest) -> Iterat
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_client(endpoints: Endpoints) -> AsyncIterator[Client]:
     """A Temporal client with the pydantic data converter, as every Janus process uses."""
-    yield await Client.connect(
-        endpoints.temporal_address,
-        namespace=endpoints.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
+    yield await connect_to(endpoints.temporal_address, endpoints.temporal_namespace)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from janus.contract.models import (
     ChangeType,
     Condition,
     ItemStatus,
+    LeaseWait,
     Phase,
     Summary,
     TransactionInput,
@@ -91,6 +92,23 @@ class StatusBook:
 
     def note(self, message: str) -> None:
         self.status.message = message
+
+    def wait_for(self, wait: LeaseWait) -> None:
+        """Waiting for a lease (or, ``gave_up``, no longer). ``since`` stays while the
+        same transaction keeps the same lease: it says how long this wait has lasted."""
+        was = self.status.waiting
+        if was is not None and (was.lease, was.holder, was.undo) == (
+            wait.lease,
+            wait.holder,
+            wait.undo,
+        ):
+            wait = wait.model_copy(update={"since": was.since})
+        self.status.waiting = wait
+
+    def done_waiting(self) -> None:
+        """The lease waited for was taken: no longer waiting (a give-up stays shown)."""
+        if self.status.waiting is not None and not self.status.waiting.gave_up:
+            self.status.waiting = None
 
     def set_target(self, index: int, key: str) -> None:
         """Discovery may fill in a namespace; show the target as resolved."""

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from janus.contract import search_attributes
     from janus.contract.errors import LeaseLost, LockTimeout, SnapshotLost
     from janus.contract.models import (
+        LeaseWait,
         Phase,
         TransactionInput,
         TransactionStatus,
@@ -90,6 +91,8 @@ class TransactionWorkflow:
         self._last_mirror: datetime | None = None
         self._events: list[ops.PhaseEvent] = []
         self._fenced = False
+        #: Who held the leases the last retake before undoing could not take.
+        self._blockers: dict[str, ops.Holder] = {}
         #: Until when an apply attempt that timed out may still write (see _apply).
         self._late_writes_until: datetime | None = None
 
@@ -158,6 +161,7 @@ class TransactionWorkflow:
             self._held = [r for r in order if r.name in set(result.acquired)]
             self._note_leases(result.acquired)
             if result.blocked_by is None:
+                self.book.done_waiting()
                 return
             holder = result.blocked_by
             waited_out = workflow.now() >= deadline
@@ -165,6 +169,7 @@ class TransactionWorkflow:
                 f"lease {holder.lease.namespace}/{holder.lease.name} for "
                 f"{holder.lease.target} is held by transaction {holder.identity}"
             )
+            self._note_wait(holder, gave_up=waited_out)
             if waited_out:
                 raise ApplicationError(
                     f"{message}; gave up after lockTimeout {self._txn.spec.lock_timeout}",
@@ -179,6 +184,22 @@ class TransactionWorkflow:
             if remaining > timedelta(0):
                 await workflow.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, timedelta(seconds=5))
+
+    def _note_wait(self, holder: ops.Holder, *, gave_up: bool, undo: bool = False) -> None:
+        """Show the wait as ``status.waiting`` (since 0.2; before, only in the message)."""
+        if not workflow.patched("status-waiting"):
+            return
+        lease = holder.lease
+        self.book.wait_for(
+            LeaseWait(
+                lease=f"{lease.namespace}/{lease.name}",
+                target=lease.target,
+                holder=holder.identity,
+                since=workflow.now(),
+                undo=undo,
+                gave_up=gave_up,
+            )
+        )
 
     async def _acquire(
         self, leases: list[ops.LeaseRef], *, summary: str, renewal: bool = False
@@ -416,11 +437,14 @@ class TransactionWorkflow:
         while True:
             waiting = await self._undo_each(pending, blocked)
             if not waiting:
-                return blocked
-            if workflow.now() >= deadline:
-                blocked += [self._undo_failed(undo, reason) for undo, reason in waiting]
+                self.book.done_waiting()
                 return blocked
             undo, reason = waiting[0]
+            if workflow.now() >= deadline:
+                self._note_wait(self._blocker_of(undo), gave_up=True, undo=True)
+                blocked += [self._undo_failed(undo, reason) for undo, reason in waiting]
+                return blocked
+            self._note_wait(self._blocker_of(undo), gave_up=False, undo=True)
             self.book.note(f"Waiting to roll back {undo.target.describe()}: {reason}")
             await self._mirror()
             remaining = deadline - workflow.now()  # the mirror may have taken it all
@@ -476,18 +500,31 @@ class TransactionWorkflow:
         renewed = await self._acquire(
             order, summary=f"renew {len(order)} leases to roll back", renewal=True
         )
+        self._blockers = {}
         if renewed.blocked_by is None:  # the usual case: all still ours
             self._held = order
             return
         got = set(renewed.acquired)
         taken, blockers = await self._take_each([r for r in order if r.name not in got])
         self._held = [r for r in order if r.name in got] + taken
+        self._blockers = {holder.lease.name: holder for holder in blockers}
         for holder in blockers:
             workflow.logger.warning(
                 "rolling back while lease %s is held by %s: its undo may not write",
                 holder.lease.name,
                 holder.identity,
             )
+
+    def _blocker_of(self, undo: _Undo) -> ops.Holder:
+        """Who holds the lease an undo waits for, as the last retake found it."""
+        target = undo.target
+        found = self._blockers.get(target.lease_name)
+        if found is not None:
+            return found
+        lease = ops.LeaseRef(
+            name=target.lease_name, namespace=target.lease_namespace, target=target.key()
+        )
+        return ops.Holder(lease=lease, identity="another transaction (taken since)")
 
     async def _take_each(
         self, order: list[ops.LeaseRef]

@@ -223,7 +223,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     aborts the process (SIGABRT) and would turn a clean exit into a crash.
     """
     from bridge.leadership import LeadershipLost
-    from janus.runtime.preflight import StartupError
+    from janus.contract.errors import StartupError
 
     code = 0
     try:
@@ -380,6 +380,7 @@ def install(do_apply: bool, dry_run: str | None, image: str | None,
 def status(transaction: str, kubeconfig: str | None) -> None:
     """Say what happened to a Transaction: phase, each change, errors, the Temporal UI link."""
     from janus.cli import report
+    from janus.contract.errors import StartupError
     from janus.contract.models import TransactionStatus
     from janus.runtime import preflight
 
@@ -388,7 +389,7 @@ def status(transaction: str, kubeconfig: str | None) -> None:
         raise click.BadParameter("give NAMESPACE/NAME, e.g. shop/deploy-v2")
     try:
         api = preflight.kubernetes_api(ClusterSettings(kubeconfig=kubeconfig))
-    except preflight.StartupError as err:
+    except StartupError as err:
         click.echo(f"janus status: {err}", err=True)
         sys.exit(1)
     obj = _read_transaction(api, namespace, name)
@@ -405,6 +406,7 @@ def status(transaction: str, kubeconfig: str | None) -> None:
 def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
     """Run a Failed Transaction's rollback again, once the cause is fixed."""
     from janus.cli.retry import RetryRefused, retry_rollback
+    from janus.clients.temporal import temporal_client
     from janus.contract.models import TransactionRef
     from janus.runtime import preflight
 
@@ -425,7 +427,7 @@ def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
     workflow_id = TransactionRef(namespace=namespace, name=name, uid=meta["uid"]).workflow_id()
 
     async def reset() -> str:
-        client = await preflight.temporal_client(_temporal(o))
+        client = await temporal_client(_temporal(o))
         return await retry_rollback(client, workflow_id, reason=f"janus retry {transaction}")
 
     try:

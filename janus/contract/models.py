@@ -221,9 +221,30 @@ class Summary(_Model):
     rolled_back: int = Field(default=0, alias="rolledBack")
 
 
+class LeaseWait(_Model):
+    """A lease the transaction waits for, because another transaction holds it."""
+
+    lease: str = Field(description="The Lease, as namespace/name.")
+    target: str = Field(description="The target it guards, e.g. 'v1 ConfigMap shop/config'.")
+    holder: str = Field(description="The transaction holding it (namespace/name/uid).")
+    since: datetime = Field(description="When this transaction first found it held by holder.")
+    undo: bool = Field(default=False, description="Waiting to roll back (an undo), not to prepare.")
+    gave_up: bool = Field(
+        default=False,
+        alias="gaveUp",
+        description="lockTimeout ran out: the transaction stopped waiting and rolled back "
+        "(or, waiting to undo, ended Failed).",
+    )
+
+
 class TransactionStatus(_Model):
     phase: Phase = Phase.PENDING
     message: str = ""
+    waiting: LeaseWait | None = Field(
+        default=None,
+        description="Set while the transaction waits for a lease another transaction "
+        "holds, and kept, with gaveUp, when it gave up after lockTimeout.",
+    )
     summary: Summary = Field(default_factory=Summary)
     items: list[ItemStatus] = Field(default_factory=list)
     items_omitted: int = Field(

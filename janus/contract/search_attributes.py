@@ -19,11 +19,11 @@ ALL: tuple[SearchAttributeKey[str], ...] = (
 
 
 def at_start(namespace: str, name: str) -> TypedSearchAttributes:
-    """The attributes a transaction's workflow starts with (its phase follows as it runs)."""
+    """The attributes a transaction's workflow starts with: which Transaction it runs
+    (its phase follows, upserted by the workflow as it runs)."""
     return TypedSearchAttributes(
         [
             SearchAttributePair(TRANSACTION_NAMESPACE, namespace),
             SearchAttributePair(TRANSACTION_NAME, name),
-            SearchAttributePair(TRANSACTION_PHASE, "Pending"),
         ]
     )

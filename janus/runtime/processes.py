@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bridge import Bridge
+from janus.clients.temporal import temporal_client
 from janus.contract.config import WorkerSettings
 from janus.contract.settings import BridgeSettings, ClusterSettings, ProbeSettings, TemporalSettings
 from janus.contract.versioning import served_queues
@@ -36,9 +37,13 @@ logger = logging.getLogger(__name__)
 
 
 class Component(Protocol):
+    """One part of a process; its ``live``/``ready`` answer the probes (None when fine)."""
+
     name: str
 
-    def check(self) -> Check: ...
+    def live(self) -> str | None: ...
+
+    def ready(self) -> str | None: ...
 
     async def run(self, stop: asyncio.Event) -> None: ...
 
@@ -55,10 +60,10 @@ class WorkerComponent:
     _running: bool = field(default=False, init=False)
     _failed: str | None = field(default=None, init=False)
 
-    def check(self) -> Check:
-        return Check(self.name, live=lambda: self._failed, ready=self._ready)
+    def live(self) -> str | None:
+        return self._failed
 
-    def _ready(self) -> str | None:
+    def ready(self) -> str | None:
         return None if self._running else "not polling yet"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -102,7 +107,7 @@ async def _run_all(workers: Sequence[Worker]) -> None:
 async def worker_component(
     temporal: TemporalSettings, cluster: ClusterSettings, settings: WorkerSettings
 ) -> WorkerComponent:
-    client = await preflight.temporal_client(temporal, identity=None)
+    client = await temporal_client(temporal, identity=None)
     api = await asyncio.to_thread(preflight.kubernetes_api, cluster)
     return WorkerComponent(client, temporal, api, settings)
 
@@ -111,7 +116,7 @@ async def bridge_component(
     temporal: TemporalSettings, cluster: ClusterSettings, settings: BridgeSettings
 ) -> Bridge:
     """Check what the bridge needs (the operator thread connects on its own later)."""
-    client = await preflight.temporal_client(temporal)
+    client = await temporal_client(temporal)
     await preflight.check_search_attributes(client, temporal)
     api = await asyncio.to_thread(preflight.kubernetes_api, cluster)
     await asyncio.to_thread(preflight.check_transactions_served, api)
@@ -126,7 +131,7 @@ async def serve(components: Sequence[Component], probes: ProbeSettings) -> None:
         loop.add_signal_handler(sig, _stopper(stop, sig))
     health = HealthServer(probes)
     for component in components:
-        health.add(component.check())
+        health.add(Check(component.name, live=component.live, ready=component.ready))
     await health.start()
     tasks = [asyncio.create_task(c.run(stop), name=c.name) for c in components]
     try:

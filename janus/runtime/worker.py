@@ -11,15 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes.client import ApiClient
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, TransactionActivities
 from activities.seams import Seams
 from janus.clients.kubernetes import kubernetes_client
+from janus.clients.temporal import connect_to
 from janus.contract.config import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
+from janus.runtime.outcomes import OutcomeInterceptor
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -29,13 +30,6 @@ MAX_ACTIVITY_THREADS = 32
 #: again for every workflow run (and, lazily, in its first workflow task). They
 #: are deterministic: the API models and the validation library under them.
 SHARED_WITH_WORKFLOWS = ("janus", "pydantic", "pydantic_core", "annotated_types", "kubernetes")
-
-
-async def connect(address: str, namespace: str = "default") -> Client:
-    """A Temporal client that speaks the project's pydantic models."""
-    return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
-    )
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -67,6 +61,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=MAX_ACTIVITY_THREADS),
         max_concurrent_activities=MAX_ACTIVITY_THREADS,
         identity=worker_identity(task_queue),
+        interceptors=[OutcomeInterceptor()],
     )
 
 
@@ -89,7 +84,7 @@ async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
     """A bare worker for test and benchmark processes, configured from the environment
     (``KUBECONFIG``, ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, the worker settings);
     ``on_ready`` once it polls; runs until SIGTERM or SIGINT."""
-    client = await connect(
+    client = await connect_to(
         os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
     )
     workers = build_workers(

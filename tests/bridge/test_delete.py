@@ -60,7 +60,7 @@ def wait_until_gone(what: str, lister: Any) -> None:
 async def test_delete_mid_flight_rolls_back_and_leaves_nothing(
     janus: Janus, namespace: str, kube_api: ApiClient, temporal_client: Client
 ) -> None:
-    janus.runtime.worker(env=SLOW_COMMIT)
+    janus.worker(env=SLOW_COMMIT)
     janus.bridge()
     names = [f"many-{i}" for i in range(CHANGES)]
     manifest = config_map_transaction("many", *names)
@@ -145,7 +145,7 @@ async def test_delete_after_worker_died_holding_leases_releases_them(
     and is SIGKILLed before that task completes, so no history records the lease.
     The Transaction is deleted while no worker runs; the next worker sees the cancel
     before it resolves any target. The lease still goes with the Transaction."""
-    crashing = janus.runtime.worker(env={"JANUS_CRASH_AT": "acquire:0:after@leaky"})
+    crashing = janus.worker(env={"JANUS_CRASH_AT": "acquire:0:after@leaky"})
     janus.bridge()
     manifest = config_map_transaction("leaky", "leaky-0", "leaky-1")
     kubectl("-n", namespace, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -157,7 +157,7 @@ async def test_delete_after_worker_died_holding_leases_releases_them(
     held_before = leases_held_by(kube_api, uid)
 
     kubectl("-n", namespace, "delete", "txn", "leaky", "--wait=false")
-    janus.runtime.worker()
+    janus.worker()
     kubectl("-n", namespace, "wait", "--for=delete", "txn/leaky", "--timeout=90s")
 
     assert len(held_before) == 1, held_before

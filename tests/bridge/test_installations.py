@@ -90,7 +90,7 @@ async def test_two_installations_each_handle_exactly_their_own(
     bridges = {}
     for installation, extra in ((alpha, ()), (beta, ("--pinned-only",))):
         env = {"JANUS_TASK_QUEUE": installation, "JANUS_INSTALLATION": installation}
-        janus.runtime.worker(env=env)
+        janus.worker(env=env)
         bridges[installation] = janus.bridge(*extra, env=env)
     for bridge in bridges.values():
         bridge.wait_for("janus_bridge_leader", 1)

@@ -21,7 +21,7 @@ def columns(line: str) -> list[str]:
 
 
 def test_seed_transaction_commits_and_a_bad_one_rolls_back(janus: Janus, namespace: str) -> None:
-    worker, bridge = janus.runtime.worker(), janus.bridge()
+    worker, bridge = janus.worker(), janus.bridge()
     ns = ("-n", namespace)
 
     kubectl(*ns, "apply", "-f", str(EXAMPLES / "seed-objects.yaml"))
@@ -48,7 +48,7 @@ def test_seed_transaction_commits_and_a_bad_one_rolls_back(janus: Janus, namespa
     assert kubectl(*ns, "get", "deploy/web-server", "-o", IMAGE).stdout == "myapp:v2.0"
 
     check_janus_status(janus, namespace)
-    check_metrics(bridge)
+    check_metrics(bridge, worker)
     assert worker.get("/healthz") == (200, "ok\n")
 
 
@@ -68,8 +68,9 @@ def check_janus_status(janus: Janus, namespace: str) -> None:
         assert f"Temporal UI: {janus.endpoints.ui_url}/namespaces/" in told
 
 
-def check_metrics(bridge: JanusProcess) -> None:
-    """The scrape shows both stories: every transition, items, leases, durations.
+def check_metrics(bridge: JanusProcess, worker: JanusProcess) -> None:
+    """The scrapes show both stories: the bridge every transition it saw, the worker
+    every step it ran, every lease, each outcome.
 
     A small transaction's status goes from Pending to Committing in one write
     (with an Event for each phase), and one refused while preparing from Pending
@@ -89,15 +90,18 @@ def check_metrics(bridge: JanusProcess) -> None:
         )
         assert counted >= 1, (source, target, bridge.metrics())
 
-    sample = bridge.sample
-    assert sample("janus_transactions", phase="Committed") == 1
-    assert sample("janus_transactions", phase="RolledBack") == 1
-    assert sample("janus_transactions_active") == 0
+    assert bridge.sample("janus_transactions", phase="Committed") == 1
+    assert bridge.sample("janus_transactions", phase="RolledBack") == 1
+    assert bridge.sample("janus_transactions_active") == 0
+    assert bridge.sample("janus_bridge_leader") == 1
+
+    sample = worker.sample
+    assert sample("janus_transaction_outcomes_total", phase="Committed") == 1
+    assert sample("janus_transaction_outcomes_total", phase="RolledBack") == 1
     assert sample("janus_transaction_duration_seconds_count", phase="Committed") == 1
     items = "janus_item_operations_total"
     assert sample(items, operation="commit", outcome="succeeded") == 3
-    assert sample(items, operation="prepare", outcome="failed") == 1
+    assert sample(items, operation="prepare", outcome="failed") == 1  # replicas: -1
     locks = "janus_lock_operations_total"
     assert sample(locks, operation="acquire", outcome="acquired") == 5
     assert sample(locks, operation="release", outcome="released") == 5
-    assert sample("janus_bridge_leader") == 1

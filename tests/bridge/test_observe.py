@@ -1,4 +1,4 @@
-"""Metrics from status changes: pure functions, no server."""
+"""What the bridge counts from the status changes it sees: pure functions, no server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from bridge.observe import Observer, item_operations, lock_operations, phase_path
-from janus.contract.models import ChangeType, ItemStatus, Phase, TransactionStatus
+from bridge.observe import Observer, is_waiting, phase_path
+from janus.contract.models import ChangeType, ItemStatus, LeaseWait, Phase, TransactionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -52,44 +52,18 @@ def test_phase_path_fills_in_what_a_watch_skipped(
     assert phase_path(old, new) == expected
 
 
-def test_item_operations_count_each_flag_once_and_blame_the_step() -> None:
-    before = [item(0), item(1, prepared=True, committed=True)]
-    after = [
-        item(0, prepared=True, error="dry run rejected"),
-        item(1, prepared=True, committed=True, rolled_back=True),
-        item(2, prepared=True, committed=True, error="undo failed"),
-    ]
+def test_waiting_is_read_from_the_status_field_not_the_message() -> None:
+    wait = LeaseWait(lease="janus-system/janus-b", target="v1 ConfigMap ns/b", holder="x/y/z",
+                     since=T0)  # fmt: skip
+    waiting = status(Phase.PREPARING, item(0), message="anything at all")
+    waiting.waiting = wait
+    gave_up = status(Phase.PREPARING, item(0), message="Waiting: lease ... is held by ...")
+    gave_up.waiting = wait.model_copy(update={"gave_up": True})
 
-    assert sorted(item_operations(before, after)) == sorted(
-        [
-            ("prepare", "succeeded"),
-            ("commit", "failed"),
-            ("undo", "succeeded"),
-            ("prepare", "succeeded"),
-            ("commit", "succeeded"),
-            ("undo", "failed"),
-        ]
-    )
-    assert item_operations(after, after) == []
-
-
-def test_lock_operations_from_leases_waits_timeouts_and_the_end() -> None:
-    waiting = status(
-        Phase.PREPARING,
-        item(0, lease="janus-a"),
-        item(1),
-        message="Waiting: lease janus-system/janus-b is held by transaction x/y/z",
-    )
-    gave_up = status(
-        Phase.ROLLED_BACK,
-        item(0, lease="janus-a"),
-        item(1),
-        message="Rolled back 0 changes: ...; gave up after lockTimeout 5s",
-    )
-
-    assert lock_operations(None, waiting) == [("acquire", "acquired"), ("acquire", "contended")]
-    assert lock_operations(waiting, waiting) == []
-    assert lock_operations(waiting, gave_up) == [("acquire", "timeout"), ("release", "released")]
+    assert is_waiting(waiting)
+    assert not is_waiting(gave_up)
+    assert not is_waiting(status(Phase.PREPARING, item(0), message="Waiting: lease ... held"))
+    assert not is_waiting(None)
 
 
 def value(name: str, **labels: str) -> float:
@@ -109,8 +83,11 @@ def test_observer_counts_changes_but_not_history_it_did_not_see() -> None:
     )
     observer.observe("old", done)  # ran before this process: recorded, not counted
     observer.observe("new", None)
-    observer.observe("new", status(Phase.COMMITTING, item(0, prepared=True, lease="janus-a")))
+    committing = status(Phase.COMMITTING, item(0, prepared=True, lease="janus-a"))
+    committing.waiting = LeaseWait(lease="a/b", target="t", holder="x/y/z", since=T0)
+    observer.observe("new", committing)
     assert value("janus_transactions_active") == 1
+    assert value("janus_transactions_waiting") == 1
     observer.observe("new", done)
 
     counted = value(
@@ -119,5 +96,6 @@ def test_observer_counts_changes_but_not_history_it_did_not_see() -> None:
     assert counted - before == 1
     assert value("janus_transactions", phase="Committed") == 2
     assert value("janus_transactions_active") == 0
+    assert value("janus_transactions_waiting") == 0
     observer.forget("old")
     assert value("janus_transactions", phase="Committed") == 1

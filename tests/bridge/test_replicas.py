@@ -45,7 +45,7 @@ def leader_of(replicas: list[JanusProcess]) -> JanusProcess:
 async def test_two_replicas_with_leader_election(
     janus: Janus, namespace: str, temporal_client: Client
 ) -> None:
-    janus.runtime.worker()
+    janus.worker()
     replicas = [janus.bridge(), janus.bridge()]
     first = [f"txn-{i}" for i in range(3)]
     apply_transactions(namespace, first)
@@ -64,7 +64,7 @@ async def test_two_replicas_with_leader_election(
 async def test_two_replicas_without_election_still_start_one_workflow_each(
     janus: Janus, namespace: str, temporal_client: Client
 ) -> None:
-    janus.runtime.worker()
+    janus.worker()
     janus.bridge("--no-leader-election")
     janus.bridge("--no-leader-election")
     names = [f"txn-{i}" for i in range(4)]

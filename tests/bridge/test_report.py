@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from janus.cli.report import render
-from janus.contract.models import ChangeType, ItemStatus, Phase, Summary, TransactionStatus
+from janus.contract.models import (
+    ChangeType,
+    ItemStatus,
+    LeaseWait,
+    Phase,
+    Summary,
+    TransactionStatus,
+)
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -74,3 +81,23 @@ def test_a_large_transaction_says_which_items_are_not_listed_and_where_they_are(
         "this large; every one: temporal workflow query --type status --workflow-id "
         "txn/shop/big/uid"
     ) in told
+
+
+def test_a_wait_for_a_lease_is_told_from_the_status_field() -> None:
+    wait = LeaseWait(
+        lease="janus-system/janus-configmap-app-1a2b",
+        target="v1 ConfigMap shop/app",
+        holder="shop/other/uid-2",
+        since=T0,
+    )
+    status = TransactionStatus(phase=Phase.PREPARING, message="Waiting: ...", waiting=wait)
+
+    assert (
+        "  waiting to prepare for lease janus-system/janus-configmap-app-1a2b for "
+        "v1 ConfigMap shop/app, held by transaction shop/other/uid-2, since 2026-01-01 12:00:00 UTC"
+    ) in render("shop", "t", status).splitlines()
+
+    status.waiting = wait.model_copy(update={"gave_up": True, "undo": True})
+    assert "  gave up after lockTimeout waiting to roll back for lease" in render(
+        "shop", "t", status
+    )

@@ -51,7 +51,7 @@ async def test_reset_during_commit_then_cancel_leaves_no_lease(
     kube_api: ApiClient,
     temporal_client: Client,
 ) -> None:
-    worker = janus.runtime.worker(env=DELAYED_COMMIT)
+    worker = janus.worker(env=DELAYED_COMMIT)
     janus.bridge()
     manifest = config_map_transaction("reset-me", "reset-0", "reset-1")
     kubectl("-n", namespace, "apply", "-f", "-", stdin=yaml.safe_dump(manifest))
@@ -74,7 +74,7 @@ async def test_reset_during_commit_then_cancel_leaves_no_lease(
         "--yes",
     )
     temporal(endpoints, "workflow", "cancel", "--workflow-id", workflow_id)
-    janus.runtime.worker()
+    janus.worker()
     kubectl(
         "-n",
         namespace,

@@ -68,7 +68,7 @@ async def test_bridge_killed_after_starting_restarts_without_a_second_workflow(
     second = janus.bridge()
     second.wait_for("janus_bridge_leader", 1)  # once the dead leader's Lease expired
     second.wait_for("janus_bridge_workflow_starts_total", 1, result="started")  # resumed
-    janus.runtime.worker()
+    janus.worker()
     kubectl(*ns, "wait", "--for=jsonpath={.status.phase}=Committed", "txn/deploy-v2", WAIT)
 
     runs = await workflows_of(temporal_client, namespace, "deploy-v2")
@@ -86,7 +86,7 @@ async def test_a_workflow_terminated_while_no_bridge_ran_is_settled_as_failed(
     assert bridge.stop() == 0
 
     await temporal_client.get_workflow_handle(workflow_id).terminate(reason="test: operator")
-    janus.runtime.worker()
+    janus.worker()
     janus.bridge()
     kubectl(*ns, "wait", "--for=jsonpath={.status.phase}=Failed", "txn/deploy-v2", WAIT)
 
@@ -106,7 +106,7 @@ async def test_a_transaction_whose_workflow_temporal_forgot_is_failed_not_run_ag
     resuming bridge: it is marked Failed, saying so."""
     ns = ("-n", namespace)
     kubectl(*ns, "apply", "-f", str(EXAMPLES / "seed-objects.yaml"))
-    janus.runtime.worker(env={"JANUS_DELAYS": "apply:0:before:10s@deploy-v2"})
+    janus.worker(env={"JANUS_DELAYS": "apply:0:before:10s@deploy-v2"})
     bridge = janus.bridge()
     kubectl(*ns, "apply", "-f", str(EXAMPLES / "deploy-v2.yaml"))
     kubectl(*ns, "wait", "--for=jsonpath={.status.phase}=Committing", "txn/deploy-v2", WAIT)

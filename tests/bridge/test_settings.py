@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from temporalio.service import TLSConfig
 
+from janus.clients.temporal import connect_config
 from janus.contract.settings import (
     BridgeSettings,
     ClusterSettings,
@@ -15,7 +17,6 @@ from janus.contract.settings import (
     installation_for,
     split_namespaces,
 )
-from janus.runtime.preflight import workflow_url
 from tests.bridge.support import JANUS
 
 
@@ -28,6 +29,19 @@ def test_tls_follows_credentials_unless_told(tmp_path: Path) -> None:
     assert TemporalSettings(api_key="k").uses_tls
     assert TemporalSettings(tls_cert=cert, tls_key=key).uses_tls
     assert TemporalSettings(tls=True).uses_tls
+
+
+def test_the_client_connects_as_the_settings_say(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("y")
+
+    plain = connect_config(TemporalSettings(address="t:7233", namespace="n"))
+    assert plain == {"target_host": "t:7233", "namespace": "n"}
+    assert connect_config(TemporalSettings(api_key="k"))["tls"] is True
+    assert connect_config(TemporalSettings(tls=False))["tls"] is False
+    mtls = connect_config(TemporalSettings(tls_cert=cert, tls_key=key, tls_server_name="s"))["tls"]
+    assert mtls == TLSConfig(client_cert=b"x", client_private_key=b"y", domain="s")
 
 
 @pytest.mark.parametrize(
@@ -70,10 +84,10 @@ def test_namespaces_split_on_commas_and_spaces() -> None:
 
 def test_workflow_links_escape_the_id() -> None:
     settings = TemporalSettings(ui_url="http://ui:8233/")
-    assert workflow_url(settings, "txn/ns/name/uid") == (
+    assert settings.workflow_url("txn/ns/name/uid") == (
         "http://ui:8233/namespaces/default/workflows/txn%2Fns%2Fname%2Fuid"
     )
-    assert workflow_url(TemporalSettings(), "txn/ns/name/uid") is None
+    assert TemporalSettings().workflow_url("txn/ns/name/uid") is None
 
 
 def janus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

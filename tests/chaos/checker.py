@@ -8,8 +8,11 @@ by ``system:serviceaccount:<ns>:<txn's account>`` is that transaction's, and a
 write by anyone else is a *foreign* write. The invariants:
 
 ``committed``
-    every change's effect was in place at the commit point (the first status
-    write reporting Committed), and stayed ours up to it.
+    every change's effect was in place at the commit point, where the workflow
+    decided to commit: after its last target write, at its first lease release
+    (it releases before it reports Committed, and a crash in between can let
+    another transaction change the targets first), or at the first status write
+    reporting Committed if it released none before.
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
@@ -142,7 +145,9 @@ class History:
         keys = {t.key for t in trial.targets}
         self.by_target: dict[str, list[Write]] = {k: [] for k in keys}
         self.leases: dict[str, list[Write]] = {}
-        self.status: dict[str, list[Write]] = {}
+        #: by (namespace, name): an earlier trial's workflows may still be writing the
+        #: status of its own t0, t1, ... in another namespace
+        self.status: dict[tuple[str, str], list[Write]] = {}
         self.shards: dict[str, list[Write]] = {}
         lease_names = {t.lease for t in trial.targets}
         for w in self.writes:
@@ -151,7 +156,7 @@ class History:
             elif (w.group, w.resource) == LEASES and w.name in lease_names and w.succeeded:
                 self.leases.setdefault(w.name, []).append(w)
             elif w.resource == "transactions" and w.subresource == "status" and w.succeeded:
-                self.status.setdefault(w.name, []).append(w)
+                self.status.setdefault((w.namespace, w.name), []).append(w)
             elif w.resource in ("configmaps", "secrets") and w.succeeded and w.verb != "delete":
                 request = w.request if isinstance(w.request, dict) else {}
                 uid = ((request.get("metadata") or {}).get("labels") or {}).get(SNAPSHOT_LABEL)
@@ -225,7 +230,7 @@ class History:
     def phase_points(self, txn: TxnRecord) -> dict[str, int]:
         """The first status write reporting each phase (of the transaction's final run)."""
         points: dict[str, int] = {}
-        for w in self.status.get(txn.name, []):
+        for w in self.status.get((txn.namespace, txn.name), []):
             if ((w.response or {}).get("metadata") or {}).get("uid") not in (None, txn.uid):
                 continue
             phase = ((w.response or {}).get("status") or {}).get("phase")
@@ -233,11 +238,33 @@ class History:
                 points[phase] = w.seq
         return points
 
+    def commit_point(self, txn: TxnRecord) -> int | None:
+        """Where the transaction decided to commit: the first release of a lease it
+        held after its last target write, else its first status write saying Committed."""
+        reported = self.phase_points(txn).get("Committed")
+        if reported is None:
+            return None
+        last = max(
+            (w.seq for c in txn.changes for w in self.own(txn, c.target) if w.seq < reported),
+            default=-1,
+        )
+        releases = [
+            w.seq
+            for name in {c.target.lease for c in txn.changes}
+            for w in self.leases.get(name, [])
+            if w.verb == "delete" and last < w.seq < reported and self._held_by(txn, name, w.seq)
+        ]
+        return min(releases, default=reported)
+
+    def _held_by(self, txn: TxnRecord, lease: str, seq: int) -> bool:
+        held = self.lease_state(lease, seq)
+        return held is not None and _holder(held) == txn.holder
+
     def final_point(self, txn: TxnRecord) -> int | None:
         """Where the final phase was last entered (a retry goes Failed -> ... -> RolledBack)."""
         entered: int | None = None
         last: str | None = None
-        for w in self.status.get(txn.name, []):
+        for w in self.status.get((txn.namespace, txn.name), []):
             phase = ((w.response or {}).get("status") or {}).get("phase")
             if phase != last:
                 last, entered = phase, w.seq
@@ -262,6 +289,11 @@ def _holder(w: Write) -> str | None:
 def _rv(w: Write) -> int | None:
     rv = ((w.response or {}).get("metadata") or {}).get("resourceVersion")
     return int(rv) if rv and w.verb != "delete" else None
+
+
+def _uid(obj: dict[str, Any]) -> str | None:
+    uid = (obj.get("metadata") or {}).get("uid")
+    return uid if isinstance(uid, str) else None
 
 
 def _expiry(w: Write) -> datetime | None:
@@ -293,7 +325,7 @@ def check(trial: TrialRecord, writes: Iterable[Write]) -> Verdict:
 
 def check_committed(history: History, txn: TxnRecord, verdict: Verdict) -> None:
     verdict.count("committed")
-    commit = history.phase_points(txn).get("Committed")
+    commit = history.commit_point(txn)
     if commit is None:
         verdict.fail("committed", txn.name, "Committed, but no status write says so in the audit")
         return
@@ -331,7 +363,9 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
 
 
 def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place."""
+    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place:
+    they deleted the object, replaced it with one of their own (another uid), or
+    changed every path we changed."""
     until = end if end is not None else len(history.writes) + 1_000_000
     if not any(ours.seq < f.seq < until for f in history.foreign(target)):
         return False
@@ -339,6 +373,8 @@ def _superseded(history: History, target: TargetRef, ours: Write, end: int | Non
     written = ours.effect()[1]
     if written is None or now is None:
         return (written is None) != (now is None)
+    if None not in (_uid(now), _uid(written)) and _uid(now) != _uid(written):
+        return True  # deleted and made anew by another: not the object we wrote
     before, after, current = (
         _leaves(history.state_at(target, ours.seq)),
         _leaves(written),

@@ -108,7 +108,7 @@ class Trace:
     def write(self, obj: dict[str, Any] | None, *, user: str, verb: str = "patch") -> Trace:
         return self.add("configmaps", "cm", verb, user=user, response=obj)
 
-    def phase(self, txn: TxnRecord, phase: str) -> Trace:
+    def phase(self, txn: TxnRecord, phase: str, *, namespace: str = NS) -> Trace:
         body = {"metadata": {"name": txn.name, "uid": txn.uid}, "status": {"phase": phase}}
         return self.add(
             "transactions",
@@ -117,6 +117,7 @@ class Trace:
             group="backup.janus.io",
             response=body,
             subresource="status",
+            namespace=namespace,
         )
 
 
@@ -133,13 +134,13 @@ def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
     )
 
 
-def trial(*txns: TxnRecord, **extra: Any) -> TrialRecord:
+def trial(*txns: TxnRecord, absent: bool = False, **extra: Any) -> TrialRecord:
     return TrialRecord(
         seed=1,
         trial=0,
         namespace=NS,
         targets=[CM],
-        initial={CM.key: cm("1", 10)},
+        initial={CM.key: None if absent else cm("1", 10)},
         txns=list(txns),
         **extra,
     )
@@ -516,3 +517,105 @@ def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
         .writes
     )
     only(check(trial(a), writes), "rolled-back")
+
+
+# -- the commit point: where the workflow decided, before it released its leases -----
+
+
+def one_change(
+    name: str, phase: str, type: str, content: dict[str, Any] | None = None
+) -> TxnRecord:
+    return TxnRecord(
+        name=name,
+        namespace=NS,
+        uid=f"uid-{name}",
+        service_account=f"sa-{name}",
+        phase=phase,
+        changes=[ChangeRecord(index=0, target=CM, type=type, content=content)],
+    )
+
+
+def deleted_by_the_next(a: TxnRecord, b: TxnRecord, *, released: bool) -> list[Write]:
+    """a patches; b takes the lease (a released it, or it lapsed and b took it over)
+    and deletes the target; both report Committed, a last."""
+    trace = Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    if released:
+        trace.lease(a, verb="delete").lease(b)
+    else:
+        trace.lease(a, verb="update", holder=b.holder)
+    return (
+        trace.snapshot(b, cm("2", 12))
+        .write(None, user=b.user, verb="delete")
+        .lease(b, verb="delete")
+        .phase(b, "Committed")
+        .phase(a, "Committed")
+        .writes
+    )
+
+
+def test_a_change_another_transaction_deleted_after_our_release_was_committed() -> None:
+    # seed 7 trial 4: a crash after the release; before the status said Committed,
+    # another transaction took the lease and deleted the target
+    a, b = txn("a", "Committed"), one_change("b", "Committed", "Delete")
+    assert check(trial(a, b), deleted_by_the_next(a, b, released=True)).violations == []
+
+
+def test_committed_fails_when_another_transaction_took_the_lease_before_the_commit() -> None:
+    # our lease lapsed and was taken over before we released it: no decision to
+    # commit while we held it, and by the status write our change is gone
+    a, b = txn("a", "Committed"), one_change("b", "Committed", "Delete")
+    only(check(trial(a, b), deleted_by_the_next(a, b, released=False)), "committed")
+
+
+# -- a Create, then another writer's delete and re-create ----------------------------
+
+
+CREATED = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "2"}}
+
+
+def created_then_rewritten(a: TxnRecord, *, recreated: bool) -> list[Write]:
+    """Our Create; another writer deletes it and makes its own (another uid), or
+    edits ours in place; the rollback finds nothing of ours and writes nothing."""
+    marker = {"annotations": {"backup.janus.io/change": f"{a.uid}/0"}}
+    trace = Trace().lease(a).write(cm("2", 12, uid="ours", **marker), user=a.user, verb="create")
+    if recreated:
+        trace.write(None, user="janus-tester", verb="delete")
+        trace.write(cm("9", 14, uid="theirs"), user="janus-tester", verb="create")
+    else:
+        trace.write(cm("9", 14, uid="ours", **marker), user="janus-tester")
+    return trace.phase(a, "RolledBack").lease(a, verb="delete").writes
+
+
+def test_an_object_someone_else_re_created_after_our_create_is_not_left_behind() -> None:
+    # seed 7 trial 69: the new object's paths (it exists, no labels, no finalizers)
+    # matched what our Create had set, and were read as ours still in place
+    a = one_change("a", "RolledBack", "Create", CREATED)
+    assert check(trial(a, absent=True), created_then_rewritten(a, recreated=True)).violations == []
+
+
+def test_rolled_back_fails_when_our_created_object_stays_though_edited_by_another() -> None:
+    # the same object (our uid), edited: a rollback must not claim it is gone
+    a = one_change("a", "RolledBack", "Create", CREATED)
+    only(check(trial(a, absent=True), created_then_rewritten(a, recreated=False)), "rolled-back")
+
+
+# -- an earlier trial's workflows, still running, write their own t0's status -------------
+
+
+def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
+    # seed 7 trial 4 replayed beside an interrupted run's workflows: their "a" said
+    # Committed (another namespace, another uid) before ours wrote a target
+    a = txn("a", "Committed")
+    earlier = TxnRecord(**{**a.model_dump(), "namespace": "trial-before", "uid": "uid-old"})
+    writes = (
+        Trace()
+        .lease(a)
+        .snapshot(a, cm("1", 10))
+        .phase(earlier, "Committed", namespace=earlier.namespace)
+        .write(cm("2", 12), user=a.user)
+        .lease(a, verb="delete")
+        .phase(a, "Committed")
+    )
+    assert check(trial(a), writes.writes).violations == []
+    writes.write(cm("2", 13), user=a.user)  # ours, after our own terminal status
+    only(check(trial(a), writes.writes), "fencing")

@@ -31,9 +31,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
+from janus.clients.temporal import connect_to
 from janus.contract.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, processes
-from janus.runtime.worker import connect
 from tests.chaos.plan import GROUP
 from tests.chaos.proxy import FaultProxy
 from tests.reliability.test_server_restarts import restart, wait_apiserver, wait_temporal
@@ -113,7 +113,7 @@ class World:
         await asyncio.to_thread(self._install)
         self.dyn = DynamicClient(self.admin)
         self.foreign = DynamicClient(self.tester)
-        self.temporal: Client = await connect(self.endpoints.temporal_address)
+        self.temporal: Client = await connect_to(self.endpoints.temporal_address)
         self.proxy = FaultProxy(self._apiserver_port()).start()
         self.worker_kubeconfig = self._proxied_kubeconfig(self.proxy.port)
         self.zygote = Zygote()

