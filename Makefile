@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint build-cluster clean bench chaos
+.PHONY: demo demo-down test unit lint build-cluster clean bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,20 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The fast layer: the saga's decisions, run by the real workflow on Temporal's
+# time-skipping test server against a fake cluster, and table tests; no control
+# plane, no API server (seconds). `make test` runs it first.
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q --timeout=60
+
 # The tests start (and stop) a control plane of their own in $(JANUS_TEST_STATE_DIR),
 # never the demo's: a running `make demo` is left as it is and cannot change
 # their outcome (see tests/conftest.py; JANUS_TEST_REUSE=1 opts in to reusing
 # the servers KUBECONFIG and TEMPORAL_ADDRESS name).
 JANUS_TEST_STATE_DIR ?= $(HOME)/.local/state/janus/test
 
-test: lint build-cluster
-	JANUS_TEST_STATE_DIR=$(JANUS_TEST_STATE_DIR) $(BIN)/pytest -v --durations=15
+test: lint unit build-cluster
+	JANUS_TEST_STATE_DIR=$(JANUS_TEST_STATE_DIR) $(BIN)/pytest -v --durations=15 --ignore=tests/unit
 
 # The demo runs on the developer's control plane (`janus dev`, state in
 # $(JANUS_STATE_DIR)); the worker and the bridge run in the background as one

@@ -34,7 +34,7 @@ from activities import ownership
 from activities.cluster import api_errors
 from activities.fingerprint import fingerprint, same
 from activities.kinds import Found, Request, TargetAccess, UndoFacts, kind_of
-from activities.kinds.target import marker_of
+from activities.kinds.target import deletion_pending, marker_of
 from janus.contract.errors import ChangeRejected, InvalidTransaction, TargetConflict
 from janus.contract.models import TransactionRef
 from janus.contract.operations import (
@@ -58,9 +58,11 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     kind = kind_of(access.target.change_type)
     marker = marker_for(ref, access.target.index)
     begun_before = kind.before_action(access, ref)
+    request = Request(marker, snap.resource_version, snap.uid)
+    body = kind.body(access.target, access.content, request)
     try:
         with api_errors(access.target.describe(), rejected=ChangeRejected, expected=(404, 409)):
-            written = kind.send(access, Request(marker, snap.resource_version, snap.uid))
+            written = kind.send(access, body, request)
     except ApiException as err:
         if err.status not in (404, 409):
             raise
@@ -81,11 +83,21 @@ def _apply_after_reading(
         settled = kind.settle_gone(access, ref, begun_before)
         if settled is not None:
             return settled
+    going = deletion_pending(current)
+    if kind.needs_lasting_object and going:
+        raise TargetConflict(
+            f"{target.describe()} was deleted by someone else after the snapshot ({going}); "
+            "not changing it"
+        )
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
+    request = Request(marker, rv, snap.uid)
+    body = kind.body(target, access.content, request)
+    if body is not None and current is not None:
+        body = kind.over_bookkeeping(access, body, current)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
-            written = kind.send(access, Request(marker, rv, snap.uid))
+            written = kind.send(access, body, request)
     except ApiException as err:
         if err.status != 409:
             raise
@@ -221,7 +233,14 @@ def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None
     accepts the change (server-side dry run, as the transaction's identity)."""
     target, kind = access.target, kind_of(access.target.change_type)
     kind.check_state(target, snap_current is not None)
+    going = deletion_pending(snap_current)
+    if kind.needs_lasting_object and going:
+        raise InvalidTransaction(
+            f"{target.describe()}: {going}; {target.change_type.value} needs an object that is "
+            "not being deleted (the change would go with it)"
+        )
     rv = snap_current["metadata"]["resourceVersion"] if snap_current else ""
     uid = snap_current["metadata"]["uid"] if snap_current else ""
     with api_errors(target.describe(), rejected=InvalidTransaction):
-        kind.send(access, Request(None, rv, uid, dry_run=True))
+        request = Request(None, rv, uid, dry_run=True)
+        kind.send(access, kind.body(target, access.content, request), request)

@@ -9,6 +9,8 @@ both win.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from kubernetes import client as k8s
@@ -53,6 +55,16 @@ def _counted(operation: str, outcome: str) -> None:
     metrics.LOCK_OPERATIONS.labels(operation, outcome).inc()
 
 
+@contextlib.contextmanager
+def _errors_counted(operation: str) -> Iterator[None]:
+    """An operation that raised (a timeout, a 5xx) has an unknown outcome: say so."""
+    try:
+        yield
+    except Exception:
+        _counted(operation, "error")
+        raise
+
+
 def expires_at(lease: k8s.V1Lease) -> datetime | None:
     spec = lease.spec
     if spec is None or not spec.holder_identity:
@@ -95,14 +107,16 @@ class LeaseKeeper:
         """Take (or renew) one lease; return its live holder when that is someone else.
 
         A transaction's leases are usually new, so creating comes first."""
-        if self._create(ref, holder, duration, _now()):
-            _counted("acquire", "acquired")
-            return None
-        return self._take(ref, holder, duration)
+        with _errors_counted("acquire"):
+            if self._create(ref, holder, duration, _now()):
+                _counted("acquire", "acquired")
+                return None
+            return self._take(ref, holder, duration)
 
     def renew(self, ref: LeaseRef, holder: str, duration: int) -> Holder | None:
         """Renew a lease we hold; return who holds it instead, should it be lost."""
-        return self._take(ref, holder, duration, must_hold=True)
+        with _errors_counted("renew"):
+            return self._take(ref, holder, duration, must_hold=True)
 
     def check_held(self, ref: LeaseRef, holder: str) -> None:
         """Fencing by reading: fail if the lease is no longer ours."""
@@ -116,7 +130,7 @@ class LeaseKeeper:
 
     def ensure_held(self, ref: LeaseRef, holder: str, duration: int) -> None:
         """Fencing: renew our lease, or fail if another transaction holds it now."""
-        blocker = self._take(ref, holder, duration, must_hold=True)
+        blocker = self.renew(ref, holder, duration)
         if blocker is not None:
             raise LeaseLost(
                 f"lease {ref.namespace}/{ref.name} for {ref.target} is now held by "
@@ -153,7 +167,8 @@ class LeaseKeeper:
     def release(self, request: ReleaseLeasesInput) -> None:
         """Delete our leases; one already gone or taken over is left as it is."""
         for ref in request.leases:
-            self._release(ref, request.holder)
+            with _errors_counted("release"):
+                self._release(ref, request.holder)
 
     def labelled(self, holder: str, namespace: str) -> list[LeaseRef]:
         """Every lease in ``namespace`` labelled with the holder's uid, whoever holds it now.

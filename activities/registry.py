@@ -246,6 +246,7 @@ class TransactionActivities:
             access = TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
+            access.stored = lambda: self._stored(request.ref, snapshot, access)
             return changes.apply_change(access, request.ref, snapshot)
 
         def one(step: tuple[ops.ResolvedTarget, ops.Snapshot]) -> ops.ApplyResult:
@@ -286,11 +287,7 @@ class TransactionActivities:
             access = TargetAccess(self.cluster, request.identity, step.target, key=self.key.get())
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
-            stored = (
-                self.snapshots.load(request.ref, step.snapshot) if step.snapshot.exists else None
-            )
-            if access.secret:
-                redact.remember_secret(stored)
+            stored = self._stored(request.ref, step.snapshot, access)
             return changes.undo_change(access, request.ref, step, stored)
 
         def one(step: ops.UndoStep) -> ops.UndoResult:
@@ -307,6 +304,15 @@ class TransactionActivities:
             return ops.UndoBatchResult(done=done, failure=failure)
 
         return self._run(work, writes_targets=True)
+
+    def _stored(
+        self, ref: TransactionRef, snapshot: ops.Snapshot, access: TargetAccess
+    ) -> dict[str, Any] | None:
+        """The target as its snapshot stored it; None when it was absent."""
+        stored = self.snapshots.load(ref, snapshot) if snapshot.exists else None
+        if access.secret:
+            redact.remember_secret(stored)
+        return stored
 
     def _batch(
         self,

@@ -23,6 +23,10 @@ from janus.contract.operations import MirrorStatusInput, PhaseEvent
 
 _EVENT_MESSAGE_MAX = 1000
 
+#: Status fields that go away again (``waiting``, once the lease is taken): sent as
+#: null when unset, so the merge patch removes them from the stored status.
+CLEARED_WHEN_UNSET = ("waiting",)
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,7 +39,10 @@ def mirror_status(cluster: Cluster, request: MirrorStatusInput) -> None:
     API server's rule and dropped: the newer writer has written its own.
     """
     ref = request.ref
-    body = {"status": request.status.model_dump(by_alias=True, exclude_none=True, mode="json")}
+    status = request.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    for field in CLEARED_WHEN_UNSET:  # a merge patch keeps what it does not name
+        status.setdefault(field, None)
+    body = {"status": status}
     try:
         with api_errors(
             f"status of transaction {ref.namespace}/{ref.name}",

@@ -10,7 +10,6 @@ Benchmarks measure; they never assert timings. ``tests/bench`` runs a tiny
 configuration on the real servers to keep the harness working.
 """
 
-from benchmarks.context import BenchConfig
-from benchmarks.runner import run
+from benchmarks.context import BenchConfig, run
 
 __all__ = ["BenchConfig", "run"]

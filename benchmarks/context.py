@@ -1,31 +1,30 @@
-"""What every scenario shares: the configuration, the clients, and a worker to run on."""
+"""What every scenario shares: the configuration, the clients, a worker to run on; and the
+run of the selected scenarios."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from kubernetes import client as k8s
 from temporalio.client import Client
 
-from benchmarks.cpu import CpuMeter
+from benchmarks import report
 from benchmarks.driver import ApplyWith, Driver
-from benchmarks.environment import (
-    BenchError,
-    ChildProcess,
-    Cluster,
-    Endpoints,
-    bridge_available,
-    bridge_process,
-    worker_process,
-)
+from benchmarks.environment import LEASE_NAMESPACE, Cluster, JanusProcess, discover
+from benchmarks.meters import CpuMeter, control_plane_pids
 from benchmarks.workload import config_map_transaction
+from janus.clients.temporal import connect_to
+from janus.dev import Endpoints
 
 Scenario = Literal["latency", "throughput", "scale", "writes"]
 SCENARIOS: tuple[Scenario, ...] = ("latency", "throughput", "scale", "writes")
@@ -61,13 +60,8 @@ class BenchConfig:
     @classmethod
     def quick(cls, **overrides: Any) -> BenchConfig:
         """A short run: a few latency runs, small throughput and scale sizes."""
-        base = cls(
-            latency_runs=5,
-            throughput_counts=(10, 30),
-            scale_sizes=(10, 100),
-            write_sizes=(10, 100),
-        )
-        return replace(base, **overrides)
+        quick = {"latency_runs": 5, "throughput_counts": (10, 30), "scale_sizes": (10, 100)}
+        return replace(cls(write_sizes=(10, 100), **quick), **overrides)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -78,7 +72,7 @@ class Context:
     temporal: Client
     log_dir: Path
     plane_pids: dict[str, int] = field(default_factory=dict)
-    bridge: ChildProcess | None = None
+    bridge: JanusProcess | None = None
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -86,56 +80,41 @@ class Context:
     @asynccontextmanager
     async def worker(
         self, label: str, faults: Iterable[str] = (), warm: bool = True
-    ) -> AsyncIterator[tuple[ChildProcess, Driver]]:
+    ) -> AsyncIterator[tuple[JanusProcess, Driver]]:
         """A fresh worker process (and bridge, with --via-bridge) on a task queue of its own.
 
         ``warm``: first run one small transaction, uncounted, so that the measured ones
         do not pay for the worker's first workflow (imports, sandbox, connections).
         """
+        cfg = self.config
         queue = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-        worker = worker_process(
-            self.endpoints, queue, self.log_dir / f"worker-{label}.log", list(faults)
-        )
-        await asyncio.to_thread(worker.start, "ready")
-        bridge: ChildProcess | None = None
+        env = {"JANUS_FAULTS": ",".join(faults), "JANUS_LEASE_NAMESPACE": LEASE_NAMESPACE}
+        log = self.log_dir / f"worker-{label}.log"
+        worker = JanusProcess("worker", self.endpoints, queue, log, env=env)
+        await asyncio.to_thread(worker.launch)
         try:
-            if self.config.via_bridge:
-                if not bridge_available():
-                    raise BenchError(
-                        "--via-bridge: this checkout's `janus` has no `bridge` command yet"
-                    )
-                bridge = bridge_process(
-                    self.endpoints,
-                    queue,
-                    self.log_dir / f"bridge-{label}.log",
-                    self.config.bridge_args,
+            if cfg.via_bridge:
+                log = self.log_dir / f"bridge-{label}.log"
+                env = {"JANUS_LEADER_ELECTION": "false"}
+                self.bridge = JanusProcess(
+                    "bridge", self.endpoints, queue, log, env=env, args=cfg.bridge_args
                 )
-                bridge.start()
-                self.bridge = bridge
-            driver = Driver(
-                self.cluster,
-                self.temporal,
-                queue,
-                via_bridge=self.config.via_bridge,
-                apply_with=self.config.apply_with,
-            )
+                await asyncio.to_thread(self.bridge.launch)
+            driver = Driver(self.cluster, self.temporal, queue, cfg.via_bridge, cfg.apply_with)
             if warm:
-                await self.warm_up(driver)
+                ns = await self.cluster.call(self.cluster.new_namespace, "warmup")
+                await self.cluster.create_config_maps(ns, ["warm-0", "warm-1"], {"version": "1"})
+                warm_up = config_map_transaction("warm-up", ["warm-0", "warm-1"])
+                await driver.run(warm_up, ns, within=120)
+                self.cleanup([ns])
             yield worker, driver
         finally:
-            if bridge is not None:
+            if self.bridge is not None:
+                await asyncio.to_thread(self.bridge.stop)
                 self.bridge = None
-                await asyncio.to_thread(bridge.stop)
             await asyncio.to_thread(worker.stop)
 
-    async def warm_up(self, driver: Driver) -> None:
-        cluster = self.cluster
-        ns = await cluster.call(cluster.new_namespace, "warmup")
-        await cluster.create_config_maps(ns, ["warm-0", "warm-1"], {"version": "1"})
-        await driver.run(config_map_transaction("warm-up", ["warm-0", "warm-1"]), ns, within=120)
-        self.cleanup([ns])
-
-    def meter(self, worker: ChildProcess) -> CpuMeter:
+    def meter(self, worker: JanusProcess) -> CpuMeter:
         """A CPU meter over the control plane, this worker and the benchmark itself."""
         pids = {**self.plane_pids, "janus worker": worker.pid, "benchmark (client)": os.getpid()}
         if self.bridge is not None:
@@ -152,3 +131,42 @@ class Context:
         if self.config.via_bridge:
             return f"{how} → janus bridge → workflow"
         return f"{how} + start_workflow (as the bridge does; bridge not in the loop)"
+
+
+async def run(config: BenchConfig, endpoints: Endpoints | None = None) -> dict[str, Any]:
+    """Run ``config``'s scenarios; return the results (also written to its results dir)."""
+    from benchmarks.scenarios import latency, scale, throughput, writes
+
+    scenarios: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
+        "latency": latency.run,
+        "throughput": throughput.run,
+        "scale": scale.run,
+        "writes": writes.run,
+    }
+    endpoints = endpoints or discover()
+    cluster = Cluster(endpoints)
+    try:
+        temporal = await connect_to(
+            endpoints.temporal_address, namespace=endpoints.temporal_namespace
+        )
+        await cluster.call(cluster.install)
+        version = await cluster.call(k8s.VersionApi(cluster.api).get_code)
+        log_dir = config.results_dir / "logs"
+        shutil.rmtree(log_dir, ignore_errors=True)
+        pids = control_plane_pids(endpoints)
+        ctx = Context(config, endpoints, cluster, temporal, log_dir, plane_pids=pids)
+        results: dict[str, Any] = {
+            "machine": report.machine(version.git_version),
+            "config": dataclasses.asdict(config),
+        }
+        for name in config.scenarios:
+            ctx.say(f"== {name}")
+            results[name] = await scenarios[name](ctx)
+            report.write(results, config.results_dir, plots=False)  # in case a later one fails
+        results["targets"] = [dataclasses.asdict(t) for t in report.targets(results)]
+        report.write(results, config.results_dir, config.plots)
+        return results
+    finally:
+        if not config.keep_namespaces:
+            cluster.delete_namespaces()
+        cluster.close()

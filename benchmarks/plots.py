@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 MIB = 1024 * 1024
+HISTORY_LIMIT_MIB = 50  # Temporal's default history size limit
+MEMORY_GOAL_MIB = 500
 
 
 def draw(results: dict[str, Any], directory: Path) -> list[Path]:
@@ -21,9 +23,8 @@ def draw(results: dict[str, Any], directory: Path) -> list[Path]:
         out.append(_breakdown(results["latency"], directory / "breakdown.png"))
     if "throughput" in results and results["throughput"]["runs"]:
         out.append(_throughput(results["throughput"], directory / "throughput.png"))
-    scale = results.get("scale")
-    if scale and any(r.get("admitted", True) for r in scale["runs"]):
-        out.append(_scale(scale, directory / "scale.png"))
+    if results.get("scale", {}).get("runs"):
+        out.append(_scale(results["scale"], directory / "scale.png"))
     return out
 
 
@@ -42,10 +43,7 @@ def _latency(latency: dict[str, Any], path: Path) -> Path:
     ratio = latency["overhead"]["median_ratio"]
     ax.set_title(f"Seed example latency; overhead {ratio:.2f}x plain" if ratio else "Latency")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _breakdown(latency: dict[str, Any], path: Path) -> Path:
@@ -67,10 +65,7 @@ def _breakdown(latency: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("ms (mean per run)")
     ax.set_title("Where the time goes (workflow history timestamps)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _throughput(throughput: dict[str, Any], path: Path) -> Path:
@@ -92,112 +87,69 @@ def _throughput(throughput: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("transactions per second, to all settled")
     ax.set_title("Throughput (transactions applied at once)")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _scale(scale: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     (a_time, a_per), (a_hist, a_mem) = axes
-    blocks = [(scale, "")]
-    styles = {("commit", ""): "o-", ("rollback", ""): "s--"}
-    for block, suffix in blocks:
-        for mode in ("commit", "rollback"):
-            runs = sorted(
-                (r for r in block["runs"] if r["mode"] == mode and r.get("admitted", True)),
-                key=lambda r: r["changes"],
-            )
-            if not runs:
-                continue
-            style = styles.get((mode, suffix), "^:" if mode == "commit" else "v:")
-            label = mode + suffix
-            done = [r for r in runs if r["ok"]]
+    for mode, style in (("commit", "o-"), ("rollback", "s--")):
+        runs = sorted(
+            (r for r in scale["runs"] if r["mode"] == mode),
+            key=lambda r: r["changes"],
+        )
+        done = [r for r in runs if r["ok"]]
+        failed = [r for r in runs if not r["ok"]]
+        if done:
             xs = [r["changes"] for r in done]
-            if done:
-                a_time.plot(xs, [r["seconds"] for r in done], style, label=label)
-                a_per.plot(
-                    xs, [r["seconds"] / r["changes"] * 1000 for r in done], style, label=label
+            a_time.plot(xs, [r["seconds"] for r in done], style, label=mode)
+            a_per.plot(xs, [r["seconds"] / r["changes"] * 1000 for r in done], style, label=mode)
+        for ax, key in ((a_hist, "history_size_bytes"), (a_mem, "worker_peak_rss_bytes")):
+            if runs:
+                ax.plot(
+                    [r["changes"] for r in runs],
+                    [(r[key] or 0) / MIB for r in runs],
+                    style,
+                    label=mode,
                 )
-            all_x = [r["changes"] for r in runs]
-            a_hist.plot(all_x, [r["history_size_bytes"] / MIB for r in runs], style, label=label)
-            a_mem.plot(
-                all_x, [(r["worker_peak_rss_bytes"] or 0) / MIB for r in runs], style, label=label
-            )
-            failed = [r for r in runs if not r["ok"]]
             if failed:
-                fx = [r["changes"] for r in failed]
-                a_hist.plot(
-                    fx,
-                    [r["history_size_bytes"] / MIB for r in failed],
-                    "x",
-                    color="red",
-                    markersize=10,
-                    label=f"{label}: did not finish",
-                )
-                a_mem.plot(
-                    fx,
-                    [(r["worker_peak_rss_bytes"] or 0) / MIB for r in failed],
-                    "x",
-                    color="red",
-                    markersize=10,
+                label = f"{mode}: did not finish" if ax is a_hist else None
+                ys = [(r[key] or 0) / MIB for r in failed]
+                ax.plot(
+                    [r["changes"] for r in failed], ys, "x", color="red", markersize=10, label=label
                 )
     fit = scale["fits"].get("commit")
     if fit and len(fit["sizes"]) >= 2:
         xs = fit["sizes"]
-        a_time.plot(
-            xs,
-            [fit["fixed_seconds"] + fit["per_change_seconds_fit"] * x for x in xs],
-            ":",
-            color="gray",
-            label="linear fit (commit)",
-        )
-    limits = scale["limits"]
-    a_hist.axhline(limits["temporal_history_size_error_bytes"] / MIB, color="red", ls=":")
-    a_hist.text(
-        0.02,
-        limits["temporal_history_size_error_bytes"] / MIB,
-        "Temporal history limit (50 MiB)",
-        transform=a_hist.get_yaxis_transform(),
-        fontsize=7,
-        color="red",
-        va="bottom",
-    )
-    a_mem.axhline(500, color="red", ls=":")
-    a_mem.text(
-        0.02,
-        500,
-        "goal: 500 MiB",
-        transform=a_mem.get_yaxis_transform(),
-        fontsize=7,
-        color="red",
-        va="bottom",
-    )
+        line = [fit["fixed_seconds"] + fit["per_change_seconds_fit"] * x for x in xs]
+        a_time.plot(xs, line, ":", color="gray", label="linear fit (commit)")
+    for ax, limit, text in (
+        (a_hist, HISTORY_LIMIT_MIB, "Temporal history limit (50 MiB)"),
+        (a_mem, MEMORY_GOAL_MIB, "goal: 500 MiB"),
+    ):
+        ax.axhline(limit, color="red", ls=":")
+        transform = ax.get_yaxis_transform()
+        ax.text(0.02, limit, text, transform=transform, fontsize=7, color="red", va="bottom")
     for ax, title, ylabel in (
         (a_time, "Time to terminal phase", "s"),
         (a_per, "Per-change cost", "ms per change"),
         (a_hist, "Workflow history size", "MiB"),
         (a_mem, "Worker peak RSS", "MiB"),
     ):
-        if ax.has_data():
-            ax.set_xscale("log")
-        ax.set_title(title)
-        ax.set_ylabel(ylabel)
-        ax.set_xlabel("changes")
+        ax.set(title=title, ylabel=ylabel, xlabel="changes")
         ax.grid(alpha=0.3)
         if ax.has_data():
+            ax.set_xscale("log")
             ax.legend(fontsize=8)
-    for ax in (a_time, a_hist):
-        if ax.has_data():
-            ax.set_yscale("log")
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return path
+            if ax in (a_time, a_hist):
+                ax.set_yscale("log")
+    return _save(fig, path)
 
 
-def _save(fig: Any, path: Path) -> None:
+def _save(fig: Any, path: Path) -> Path:
     """PNG for a quick look, SVG (text, diffable) for the published page."""
+    fig.tight_layout()
     fig.savefig(path, dpi=110)
     fig.savefig(path.with_suffix(".svg"), metadata={"Date": None})
+    plt.close(fig)
+    return path

@@ -1,4 +1,4 @@
-"""Small statistics: percentiles, summaries and least-squares fits."""
+"""Small statistics: percentiles, summaries and a least-squares line."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
         "p95": percentile(values, 95),
         "min": min(values) if values else math.nan,
         "max": max(values) if values else math.nan,
-        "mean": sum(values) / len(values) if values else math.nan,
     }
 
 
@@ -43,16 +42,6 @@ def linear_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
         return (math.nan, math.nan)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     return (my - slope * mx, slope)
-
-
-def quadratic_fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float] | None:
-    """(c, b, a) of y = c + b·x + a·x², exact for three points; None with fewer."""
-    if len(xs) < 3:
-        return None
-    import numpy as np
-
-    a, b, c = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 2)
-    return (float(c), float(b), float(a))
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

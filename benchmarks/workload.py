@@ -9,6 +9,7 @@ rollback.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,23 +40,10 @@ def seed_objects() -> list[dict[str, Any]]:
     ]
 
 
-def seed_transaction(name: str = "deploy-v2") -> dict[str, Any]:
-    """The seed example (deploy/examples/deploy-v2.yaml), verbatim but for its name."""
-    (doc,) = _documents("deploy-v2.yaml")
-    doc = copy.deepcopy(doc)
-    doc["metadata"]["name"] = name
-    return doc
-
-
-def failing_seed_transaction(name: str = "deploy-v2-bad") -> dict[str, Any]:
-    """The seed example with a Deployment patch the API server rejects (replicas: -1):
-    deploy/examples/deploy-v2-bad.yaml."""
-    if (EXAMPLES / "deploy-v2-bad.yaml").exists():
-        (doc,) = _documents("deploy-v2-bad.yaml")
-        doc["metadata"]["name"] = name
-        return doc
-    doc = seed_transaction(name)
-    doc["spec"]["changes"][1]["content"]["spec"]["replicas"] = -1
+def seed_transaction(failing: bool = False) -> dict[str, Any]:
+    """The seed example (deploy/examples/deploy-v2.yaml), or its failing variant, whose
+    Deployment patch the API server rejects (replicas: -1, deploy-v2-bad.yaml)."""
+    (doc,) = _documents("deploy-v2-bad.yaml" if failing else "deploy-v2.yaml")
     return doc
 
 
@@ -64,45 +52,38 @@ def create_objects(api: Any, namespace: str, docs: Sequence[dict[str, Any]]) -> 
         k8s_utils.create_from_dict(api, copy.deepcopy(doc), namespace=namespace)  # type: ignore[no-untyped-call]
 
 
-def patch_config_map(name: str, value: str) -> dict[str, Any]:
-    return {
-        "target": {"apiVersion": "v1", "kind": "ConfigMap", "name": name},
-        "type": "Patch",
-        "content": {"data": {"version": value}},
-    }
-
-
 def config_map_transaction(
-    name: str, config_maps: Sequence[str], *, value: str = "2", lock_timeout: str = "5m"
+    name: str, config_maps: Sequence[str], *, lock_timeout: str = "5m"
 ) -> dict[str, Any]:
-    """One Transaction patching every listed ConfigMap, in the order given."""
-    return manifest(
-        name,
-        {
-            "lockTimeout": lock_timeout,
-            "changes": [patch_config_map(cm, value) for cm in config_maps],
-        },
-    )
+    """One Transaction patching every listed ConfigMap (``version: "2"``), in the order given."""
+    patch = {"type": "Patch", "content": {"data": {"version": "2"}}}
+    target = {"apiVersion": "v1", "kind": "ConfigMap"}
+    changes = [{**patch, "target": {**target, "name": cm}} for cm in config_maps]
+    return manifest(name, {"lockTimeout": lock_timeout, "changes": changes})
+
+
+def cm_names(n: int) -> list[str]:
+    return [f"cm-{i:05d}" for i in range(n)]
+
+
+def json_size(obj: Any) -> int:
+    """Bytes of ``obj`` as compact JSON (what the API server stores, near enough)."""
+    return len(json.dumps(obj, separators=(",", ":"), default=str))
 
 
 class PlainScript:
-    """The seed mutations without Janus: per change, get then patch / delete / create."""
+    """The seed mutations without Janus: per change, get, then patch or delete."""
 
     def __init__(self, dynamic: DynamicClient) -> None:
         self.dyn: Any = dynamic  # the dynamic client carries no annotations
         self._resources: dict[tuple[str, str], Resource] = {}
 
-    def resource(self, api_version: str, kind: str) -> Resource:
-        """Discovery happens once, before any timing (the worker caches it too)."""
-        key = (api_version, kind)
-        if key not in self._resources:
-            found: Resource = self.dyn.resources.get(api_version=api_version, kind=kind)
-            self._resources[key] = found
-        return self._resources[key]
-
     def warm(self, transaction: dict[str, Any]) -> None:
+        """Discovery happens once, before any timing (the worker caches it too)."""
         for change in transaction["spec"]["changes"]:
-            self.resource(change["target"]["apiVersion"], change["target"]["kind"])
+            key = (change["target"]["apiVersion"], change["target"]["kind"])
+            if key not in self._resources:
+                self._resources[key] = self.dyn.resources.get(api_version=key[0], kind=key[1])
 
     def run(self, transaction: dict[str, Any], namespace: str) -> float:
         """Apply the Transaction's changes directly; return the seconds taken."""
@@ -110,26 +91,14 @@ class PlainScript:
         start = time.perf_counter()
         for change in transaction["spec"]["changes"]:
             target = change["target"]
-            res = self.resource(target["apiVersion"], target["kind"])
-            name, kind = target["name"], change["type"]
-            ns = target.get("namespace") or namespace
-            current = None if kind == "Create" else self.dyn.get(res, name=name, namespace=ns)
-            if kind == "Patch":
-                self.dyn.patch(
-                    res,
-                    body=change["content"],
-                    name=name,
-                    namespace=ns,
-                    content_type=STRATEGIC_MERGE_PATCH,
-                )
-            elif kind == "Delete":
+            res = self._resources[(target["apiVersion"], target["kind"])]
+            name, ns = target["name"], target.get("namespace") or namespace
+            self.dyn.get(res, name=name, namespace=ns)
+            if change["type"] == "Patch":
+                patch = {"body": change["content"], "content_type": STRATEGIC_MERGE_PATCH}
+                self.dyn.patch(res, name=name, namespace=ns, **patch)
+            elif change["type"] == "Delete":
                 self.dyn.delete(res, name=name, namespace=ns)
-            elif kind == "Update" and current is not None:
-                body = copy.deepcopy(change["content"])
-                body.setdefault("metadata", {})["resourceVersion"] = (
-                    current.metadata.resourceVersion
-                )
-                self.dyn.replace(res, body=body, name=name, namespace=ns)
             else:
-                self.dyn.create(res, body=change["content"], namespace=ns)
+                raise ValueError(f"the plain script patches and deletes, not {change['type']}")
         return time.perf_counter() - start

@@ -126,12 +126,12 @@ def test_malformed_api_versions_say_how_to_write_them(spelling: str) -> None:
     [("v1", "Secret"), ("/v1", "Secret"), ("v1", "secret"), (" /v1", "Secrets")],
 )
 def test_every_spelling_of_a_secret_is_withheld(api_version: str, kind: str) -> None:
-    assert holds_secret(Target(apiVersion=api_version or "v1", kind=kind, name="s"))
+    assert holds_secret(Target(api_version=api_version or "v1", kind=kind, name="s"))
 
 
 def test_other_kinds_are_not_withheld() -> None:
-    assert not holds_secret(Target(apiVersion="example.com/v1", kind="Secret", name="s"))
-    assert not holds_secret(Target(apiVersion="v1", kind="ConfigMap", name="s"))
+    assert not holds_secret(Target(api_version="example.com/v1", kind="Secret", name="s"))
+    assert not holds_secret(Target(api_version="v1", kind="ConfigMap", name="s"))
 
 
 def test_no_account_named_means_janus() -> None:

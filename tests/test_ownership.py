@@ -100,3 +100,44 @@ def test_the_restore_keeps_foreign_finalizers_status_and_scaled_replicas() -> No
     assert body["status"] == {"new": True}
     unscaled = restoration(stored, current, ownership.Writes())
     assert unscaled["spec"]["replicas"] == 1
+
+
+def test_an_update_carries_over_only_the_finalizers_added_since_its_snapshot() -> None:
+    from activities.kinds.update import keeping_finalizers_added
+
+    current = {"metadata": {"finalizers": ["was/there", "example.com/keep", "asked/for"]}}
+    stored = {"metadata": {"finalizers": ["was/there"]}}
+    body = {"metadata": {"name": "x", "finalizers": ["asked/for"]}, "spec": {"v": 2}}
+    kept = keeping_finalizers_added(body, current, lambda: stored)
+    # the content's own, then the one added since; the snapshot's is the content's to drop
+    assert kept["metadata"]["finalizers"] == ["asked/for", "example.com/keep"]
+    untouched = keeping_finalizers_added({"metadata": {}}, {"metadata": {}}, lambda: stored)
+    assert "finalizers" not in untouched["metadata"]
+    as_before = keeping_finalizers_added(
+        {"metadata": {}}, {"metadata": stored["metadata"]}, lambda: stored
+    )
+    assert "finalizers" not in as_before["metadata"]
+
+
+def test_a_patch_keeps_finalizers_unless_a_json_merge_patch_replaces_their_list() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from activities.kinds import TargetAccess
+    from activities.kinds.patch import Patch
+
+    current = {"metadata": {"finalizers": ["was/there", "example.com/keep"]}}
+    stored = {"metadata": {"finalizers": ["was/there"]}}
+
+    def over(builtin: bool, meta: dict[str, Any]) -> dict[str, Any]:
+        access = SimpleNamespace(target=SimpleNamespace(builtin=builtin), stored=lambda: stored)
+        body = {"metadata": dict(meta), "spec": {"v": 2}}
+        return cast(
+            dict[str, Any],
+            Patch().over_bookkeeping(cast(TargetAccess, access), body, current)["metadata"],
+        )
+
+    assert "finalizers" not in over(False, {"name": "x"})  # the patch leaves them all
+    assert over(True, {"finalizers": ["asked/for"]})["finalizers"] == ["asked/for"]  # merged
+    replaced = over(False, {"finalizers": ["asked/for"]})["finalizers"]
+    assert replaced == ["asked/for", "example.com/keep"]

@@ -67,4 +67,4 @@ def test_a_server_that_dies_while_starting_says_why(state_dirs: list[Path]) -> N
 def _namespaces(endpoints: Endpoints) -> set[str]:
     api = k8s_config.new_client_from_config(config_file=str(endpoints.kubeconfig))  # type: ignore[no-untyped-call]
     with api:
-        return {n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items}
+        return {n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items}  # type: ignore[union-attr,misc]

@@ -123,6 +123,9 @@ class ChangeKind(ABC):
     verbs: ClassVar[Verbs]
     #: Whether its input carries content (the object, or the patch).
     takes_content: ClassVar[bool] = True
+    #: Whether its action changes an object that stays: one being deleted would
+    #: take the change with it (or our write, dropping its finalizers, delete it).
+    needs_lasting_object: ClassVar[bool] = False
 
     def check_shape(self, index: int, change: Change) -> None:
         """The admission rule on content, again: a Transaction may come from an older CRD."""
@@ -145,8 +148,15 @@ class ChangeKind(ABC):
         """What the action sends: the content, named, marked and preconditioned."""
 
     @abstractmethod
-    def send(self, access: TargetAccess, request: Request) -> Body:
-        """Perform the action's request; return the object after it (None when gone)."""
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
+        """Send the action's ``body``; return the object after it (None when gone)."""
+
+    def over_bookkeeping(
+        self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The action's body to write over ``current``, which moved since the snapshot
+        only in what is no conflict (a status, a finalizer): by default, unchanged."""
+        return body
 
     def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
         """Called before the action's first request; whether an earlier attempt had begun it."""

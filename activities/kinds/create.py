@@ -58,10 +58,10 @@ class Create(ChangeKind):
         # No resourceVersion: the object's absence is the precondition.
         return typed(named_body(target, content, request.marker), target)
 
-    def send(self, access: TargetAccess, request: Request) -> Body:
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         created = access.dyn.create(
             access.resource,
-            body=self.body(access.target, access.content, request),
+            body=body,
             namespace=access.target.namespace,
             field_manager=FIELD_MANAGER,
             **request.options,

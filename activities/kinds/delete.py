@@ -77,7 +77,7 @@ class Delete(ChangeKind):
     def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
         return None  # the object goes: no content, no marker
 
-    def send(self, access: TargetAccess, request: Request) -> Body:
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         # With a body, the API server reads DeleteOptions from it and ignores the
         # dryRun query parameter: a dry run must say so in the body.
         options = preconditions(request.rv, request.uid)

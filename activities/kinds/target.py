@@ -40,6 +40,8 @@ class TargetAccess:
         self.content = content
         #: Called before every undo write: raises when the target's lease is not ours.
         self.fence: Callable[[], None] = lambda: None
+        #: The target as its snapshot stored it (None: unknown, or it was absent).
+        self.stored: Callable[[], dict[str, Any] | None] = lambda: None
         self.secret = holds_secret(target)
         if self.secret:
             redact.remember_content(content)
@@ -62,6 +64,15 @@ def marker_of(obj: dict[str, Any] | None) -> str | None:
     annotations = obj.get("metadata", {}).get("annotations") or {}
     value = annotations.get(CHANGE_MARKER)
     return str(value) if value is not None else None
+
+
+def deletion_pending(obj: dict[str, Any] | None) -> str:
+    """How an object being deleted (held by finalizers) is going; '' for one that stays."""
+    meta = (obj or {}).get("metadata") or {}
+    if not meta.get("deletionTimestamp"):
+        return ""
+    held = ", ".join(meta.get("finalizers") or []) or "nothing"
+    return f"being deleted since {meta['deletionTimestamp']}, held by finalizers: {held}"
 
 
 def named_body(

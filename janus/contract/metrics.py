@@ -37,7 +37,9 @@ Label values:
   found the lease held by a live transaction, which the workflow waits for and
   tries again; ``timeout``, the workflow gave up after ``lockTimeout``), ``renew``
   (``renewed``, ``lost``: another transaction holds it now) and ``release``
-  (``released``, ``skipped``: gone already, or another's).
+  (``released``, ``skipped``: gone already, or another's); any of them may end
+  in ``error`` (a timeout, a 5xx: whether the request took effect is unknown; the
+  activity is retried).
 * snapshot ``operation``: ``take`` (a target's state read and kept, absence
   included), ``store`` (a shard written), ``load`` (read back for an undo),
   ``reuse`` (the snapshot an earlier run of the same Transaction stored, after a

@@ -72,8 +72,10 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-class _Model(BaseModel):
-    """Base: camelCase on the wire like every Kubernetes API, snake_case in Python."""
+class StrictModel(BaseModel):
+    """The base of every model Janus exchanges (the API's and the activities'):
+    unknown fields are refused; fields with a camelCase alias (the Kubernetes API's
+    spelling) also accept their snake_case name."""
 
     model_config = ConfigDict(populate_by_name=True, use_enum_values=False, extra="forbid")
 
@@ -90,7 +92,7 @@ class ChangeType(enum.StrEnum):
     DELETE = "Delete"
 
 
-class Target(_Model):
+class Target(StrictModel):
     """The object a change acts on. Any kind the API server serves."""
 
     api_version: str = Field(
@@ -121,7 +123,7 @@ class Target(_Model):
         return f"{self.api_version} {self.kind} {where}"
 
 
-class Change(_Model):
+class Change(StrictModel):
     model_config = ConfigDict(
         json_schema_extra=_cel(
             (
@@ -145,7 +147,7 @@ class Change(_Model):
     )
 
 
-class TransactionSpec(_Model):
+class TransactionSpec(StrictModel):
     # Duplicate targets are refused by the workflow before the first write, not at
     # admission: a CEL rule comparing every pair of changes is quadratic, and the
     # API server's static cost estimate refuses it at MAX_CHANGES.
@@ -188,7 +190,7 @@ class Phase(enum.StrEnum):
         return self in (Phase.COMMITTED, Phase.ROLLED_BACK, Phase.FAILED)
 
 
-class ItemStatus(_Model):
+class ItemStatus(StrictModel):
     """What happened to one change; ``index`` is its position in spec.changes."""
 
     index: int
@@ -206,7 +208,7 @@ class ItemStatus(_Model):
     error: str | None = None
 
 
-class Condition(_Model):
+class Condition(StrictModel):
     type: str
     status: str
     reason: str
@@ -214,14 +216,14 @@ class Condition(_Model):
     last_transition_time: datetime = Field(alias="lastTransitionTime")
 
 
-class Summary(_Model):
+class Summary(StrictModel):
     total: int = 0
     prepared: int = 0
     committed: int = 0
     rolled_back: int = Field(default=0, alias="rolledBack")
 
 
-class LeaseWait(_Model):
+class LeaseWait(StrictModel):
     """A lease the transaction waits for, because another transaction holds it."""
 
     lease: str = Field(description="The Lease, as namespace/name.")
@@ -237,7 +239,7 @@ class LeaseWait(_Model):
     )
 
 
-class TransactionStatus(_Model):
+class TransactionStatus(StrictModel):
     phase: Phase = Phase.PENDING
     message: str = ""
     waiting: LeaseWait | None = Field(
@@ -277,7 +279,7 @@ STATUS_SEQUENCE_RULE = (
 STALE_STATUS_MESSAGE = "status.sequence may not decrease: this status is older than the one stored"
 
 
-class TransactionRef(_Model):
+class TransactionRef(StrictModel):
     """Which Transaction custom resource a workflow serves."""
 
     namespace: str
@@ -332,7 +334,7 @@ def holds_secret(target: Spelled) -> bool:
     )
 
 
-class TransactionInput(_Model):
+class TransactionInput(StrictModel):
     """The workflow's input: the Transaction as the bridge saw it when starting.
 
     A Secret's content is *withheld*: it stays in the Transaction (in the cluster)

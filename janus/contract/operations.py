@@ -13,11 +13,12 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from janus.contract.models import (
     ChangeType,
     Phase,
+    StrictModel,
     TransactionRef,
     TransactionSpec,
     TransactionStatus,
@@ -59,11 +60,7 @@ LEASE_PREFIX = "janus-"
 _LEASE_NAME_MAX = 63
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ResolvedTarget(_Model):
+class ResolvedTarget(StrictModel):
     """A change's target after discovery: which resource, which namespace, which lease."""
 
     index: int
@@ -109,14 +106,14 @@ def lease_name(api_version: str, kind: str, namespace: str | None, name: str) ->
     return f"{LEASE_PREFIX}{readable[:room].rstrip('-')}-{digest}"
 
 
-class Identity(_Model):
+class Identity(StrictModel):
     """Whom the worker acts as for a transaction's target reads and writes."""
 
     namespace: str
     service_account: str | None = None
 
 
-class ResolveInput(_Model):
+class ResolveInput(StrictModel):
     ref: TransactionRef
     spec: TransactionSpec
     withheld: list[int] = Field(
@@ -124,17 +121,17 @@ class ResolveInput(_Model):
     )
 
 
-class ResolveResult(_Model):
+class ResolveResult(StrictModel):
     targets: list[ResolvedTarget]
 
 
-class LeaseRef(_Model):
+class LeaseRef(StrictModel):
     name: str
     namespace: str
     target: str = Field(description="The target this lease guards, for messages.")
 
 
-class AcquireLeasesInput(_Model):
+class AcquireLeasesInput(StrictModel):
     holder: str
     leases: list[LeaseRef] = Field(description="In canonical order; acquired in this order.")
     duration_seconds: int
@@ -143,13 +140,13 @@ class AcquireLeasesInput(_Model):
     )
 
 
-class Holder(_Model):
+class Holder(StrictModel):
     lease: LeaseRef
     identity: str
     expires_at: datetime | None = None
 
 
-class AcquireLeasesResult(_Model):
+class AcquireLeasesResult(StrictModel):
     acquired: list[str] = Field(description="Names of the leases we hold, in order.")
     blocked_by: Holder | None = None
     renewed_at: datetime | None = Field(
@@ -159,7 +156,7 @@ class AcquireLeasesResult(_Model):
     )
 
 
-class ReleaseLeasesInput(_Model):
+class ReleaseLeasesInput(StrictModel):
     holder: str
     leases: list[LeaseRef]
 
@@ -169,7 +166,7 @@ class SnapshotStoreKind(enum.StrEnum):
     SECRET = "Secret"
 
 
-class Snapshot(_Model):
+class Snapshot(StrictModel):
     """Where a target's prior state is kept; the state itself stays in the cluster."""
 
     index: int
@@ -192,17 +189,17 @@ class Snapshot(_Model):
     )
 
 
-class SnapshotInput(_Model):
+class SnapshotInput(StrictModel):
     ref: TransactionRef
     identity: Identity
     targets: list[ResolvedTarget]
 
 
-class SnapshotResult(_Model):
+class SnapshotResult(StrictModel):
     snapshots: list[Snapshot]
 
 
-class ApplyInput(_Model):
+class ApplyInput(StrictModel):
     """A run of consecutive changes to apply in order, within a time budget."""
 
     ref: TransactionRef
@@ -220,13 +217,13 @@ class ApplyInput(_Model):
     )
 
 
-class ApplyResult(_Model):
+class ApplyResult(StrictModel):
     resource_version: str = Field(description="After our write; '' when the object is gone.")
     fingerprint: str = Field(default="", description="Of the object as we left it.")
     already_applied: bool = False
 
 
-class StepFailure(_Model):
+class StepFailure(StrictModel):
     """Why a change in a batch failed: what the workflow raises for it."""
 
     index: int
@@ -235,7 +232,7 @@ class StepFailure(_Model):
     retryable: bool = Field(description="A passing fault: the change is tried again.")
 
 
-class ApplyBatchResult(_Model):
+class ApplyBatchResult(StrictModel):
     applied: list[ApplyResult] = Field(description="One per change applied, in order.")
     failure: StepFailure | None = Field(
         default=None, description="The change after the applied ones, when it failed."
@@ -253,7 +250,7 @@ class UndoOutcome(enum.StrEnum):
     MODIFIED_BY_OTHERS = "ModifiedByOthers"
 
 
-class UndoStep(_Model):
+class UndoStep(StrictModel):
     target: ResolvedTarget
     snapshot: Snapshot
     applied: ApplyResult | None = Field(
@@ -267,7 +264,7 @@ class UndoStep(_Model):
     )
 
 
-class UndoInput(_Model):
+class UndoInput(StrictModel):
     """Undos to run in the order given (the reverse of the commit), within a time budget."""
 
     ref: TransactionRef
@@ -282,7 +279,7 @@ class UndoInput(_Model):
     leases_renewed_at: datetime | None = None
 
 
-class UndoResult(_Model):
+class UndoResult(StrictModel):
     outcome: UndoOutcome
     message: str = ""
     foreign: bool = Field(
@@ -292,14 +289,14 @@ class UndoResult(_Model):
     )
 
 
-class UndoBatchResult(_Model):
+class UndoBatchResult(StrictModel):
     done: list[UndoResult] = Field(description="One per undo finished, in order.")
     failure: StepFailure | None = Field(
         default=None, description="The undo after the finished ones, when it failed."
     )
 
 
-class PhaseEvent(_Model):
+class PhaseEvent(StrictModel):
     """A Kubernetes Event to emit on the Transaction."""
 
     phase: Phase
@@ -308,7 +305,7 @@ class PhaseEvent(_Model):
     warning: bool = False
 
 
-class MirrorStatusInput(_Model):
+class MirrorStatusInput(StrictModel):
     ref: TransactionRef
     status: TransactionStatus
     events: list[PhaseEvent] = Field(default_factory=list)

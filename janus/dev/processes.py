@@ -13,20 +13,20 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from janus.clients.launcher import ChildProcess
 from janus.dev.errors import DevClusterError
 from janus.dev.state import Server
 
 PORT_RANGE = (20000, 32000)
 """Below Linux's ephemeral range (32768+), so outgoing connections never take our ports."""
 
-_children: dict[int, subprocess.Popen[bytes]] = {}
-"""Popen objects of the servers this process started, kept so they can be reaped
-and so a server that died while starting can be described by its exit status."""
+_children: dict[int, ChildProcess] = {}
+"""The servers this process started, kept so they can be reaped and so a server
+that died while starting can be described by its exit status."""
 
 
 def spawn(argv: Sequence[str], log: Path) -> int:
@@ -34,19 +34,7 @@ def spawn(argv: Sequence[str], log: Path) -> int:
 
     The previous run's log is kept as ``<log>.1``, so logs never grow without bound.
     """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    if log.exists():
-        log.replace(log.with_name(f"{log.name}.1"))
-    with log.open("ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
-        out.flush()
-        child = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    child = ChildProcess(Path(argv[0]).name, argv, log, session=True).start(rotate=True)
     _children[child.pid] = child
     return child.pid
 
@@ -65,7 +53,7 @@ def is_ours(server: Server, marker: Path) -> bool:
     """Whether ``server.pid`` still runs ``server.binary`` with ``marker`` in its arguments
     (for a server this process started and that still runs: yes, see ``alive``)."""
     child = _children.get(server.pid)
-    if child is not None and child.returncode is None and child.poll() is None:
+    if child is not None and child.alive:
         return True
     argv = cmdline(server.pid)
     return bool(argv) and argv[0] == str(server.binary) and any(str(marker) in a for a in argv)
@@ -99,7 +87,7 @@ def exit_description(pid: int) -> str:
     or "" when it is not ours or still runs: a server that dies before writing
     anything must still say something."""
     child = _children.get(pid)
-    code = child.poll() if child is not None else None
+    code = child.exit_code() if child is not None else None
     if code is None:
         return ""
     if code < 0:
@@ -115,9 +103,9 @@ def alive(pid: int) -> bool:
     planes started beside it), which made a starting server look dead.
     """
     child = _children.get(pid)
-    if child is not None and child.returncode is None:
-        return child.poll() is None
-    return bool(cmdline(pid))
+    if child is not None and child.alive:
+        return True
+    return child is None and bool(cmdline(pid))
 
 
 def port_free(port: int) -> bool:
@@ -198,4 +186,4 @@ def _reap(pid: int) -> None:
     """Collect the exit status of a child we started, so it does not linger as a zombie."""
     child = _children.get(pid)
     if child is not None:
-        child.poll()
+        child.exit_code()

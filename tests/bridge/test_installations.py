@@ -40,7 +40,7 @@ def names(task_queue: str) -> dict[str, str]:
 @pytest.fixture
 def election_rights(names: dict[str, str]) -> Any:
     """What an admin adds for a second installation: its election Lease for the bridge."""
-    role = {
+    role: dict[str, Any] = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": f"election-{names['alpha']}", "namespace": SYSTEM_NAMESPACE},

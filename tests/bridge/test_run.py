@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
+from janus.clients.launcher import free_port
 from janus.runtime.daemon import running_pid
 from tests.bridge.support import (
     FAST_ELECTION,
     JANUS,
     config_map_transaction,
-    free_port,
     kubectl,
 )
 

@@ -77,7 +77,13 @@ class Trace:
         return self
 
     def lease(
-        self, txn: TxnRecord, *, verb: str = "create", seconds: int = 30, holder: str | None = None
+        self,
+        txn: TxnRecord,
+        *,
+        verb: str = "create",
+        seconds: int = 30,
+        holder: str | None = None,
+        user: str = "janus-admin",
     ) -> Trace:
         at = T0 + timedelta(seconds=len(self.writes))
         spec = {
@@ -90,6 +96,7 @@ class Trace:
             "leases",
             CM.lease,
             verb,
+            user=user,
             group="coordination.k8s.io",
             response=body,
             namespace="janus-system",
@@ -281,6 +288,30 @@ def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     only(check(trial(a), writes), "fencing")
 
 
+def stolen_by_hand(a: TxnRecord, *, term: int) -> list[Write]:
+    """Someone hands a's live lease to a thief by hand (chaos ``lease-steal``) just after
+    the batch's fence read it; the batch's write lands after (seed 11, trial 99)."""
+    return (
+        Trace()
+        .lease(a, seconds=term)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
+        .write(cm("2", 12), user=a.user)
+        .phase(a, "Committed")
+        .writes
+    )
+
+
+def test_a_write_in_the_term_a_lease_was_taken_by_hand_from_is_no_fencing_violation() -> None:
+    a = txn("a", "Committed")
+    assert check(trial(a), stolen_by_hand(a, term=30)).violations == []
+
+
+def test_fencing_fails_on_a_write_after_the_term_a_lease_was_taken_by_hand_from() -> None:
+    a = txn("a", "Committed")  # a's term (3 s) ended before its write (3 s later)
+    only(check(trial(a), stolen_by_hand(a, term=3)), "fencing")
+
+
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
     a = txn("a", "Committed")
     writes = (
@@ -355,7 +386,7 @@ def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
 @pytest.mark.parametrize("left", ["leases_left", "snapshots_left", "finalizers_left", "stuck"])
 def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(left: str) -> None:
     a = txn("a", "Committed")
-    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")
+    only(check(trial(a, **{left: ["a"]}), committed_trace(a).writes), "leftovers")  # type: ignore[arg-type]
 
 
 # -- serial order ----------------------------------------------------------------------

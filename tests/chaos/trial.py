@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -122,9 +122,9 @@ class Trial:
     def _setup(self) -> None:
         ns = self.plan.namespace
         core = k8s.CoreV1Api(self.world.admin)
-        core.create_namespace({"metadata": {"name": ns, "labels": {"janus.dev/chaos": "true"}}})
+        core.create_namespace({"metadata": {"name": ns, "labels": {"janus.dev/chaos": "true"}}})  # type: ignore[arg-type]
         k8s.RbacAuthorizationV1Api(self.world.admin).create_cluster_role_binding(
-            {
+            {  # type: ignore[arg-type]
                 "metadata": {"name": f"chaos-{ns}", "labels": {"janus.dev/chaos": "true"}},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
@@ -141,7 +141,7 @@ class Trial:
             }
         )
         for txn in self.plan.txns:
-            core.create_namespaced_service_account(ns, {"metadata": {"name": f"sa-{txn.name}"}})
+            core.create_namespaced_service_account(ns, {"metadata": {"name": f"sa-{txn.name}"}})  # type: ignore[arg-type]
         for target, exists in zip(self.plan.targets, self.plan.existing, strict=True):
             if exists:
                 self._create(self.world.dyn, target, initial_object(target))
@@ -154,7 +154,7 @@ class Trial:
 
     def _read(self, target: TargetRef) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.world.dyn.get(
+            found: dict[str, Any] = self.world.dyn.get(  # type: ignore[no-untyped-call]
                 self._resource(target), name=target.name, namespace=target.namespace
             ).to_dict()
         except ApiException as err:
@@ -168,7 +168,7 @@ class Trial:
         for target in self.plan.targets:
             if target.namespace is None:
                 with contextlib.suppress(ApiException):
-                    self.world.dyn.delete(self._resource(target), name=target.name)
+                    self.world.dyn.delete(self._resource(target), name=target.name)  # type: ignore[no-untyped-call]
         with contextlib.suppress(ApiException):
             k8s.RbacAuthorizationV1Api(self.world.admin).delete_cluster_role_binding(f"chaos-{ns}")
         with contextlib.suppress(ApiException):
@@ -192,7 +192,7 @@ class Trial:
             if self.world.keep_bridge():
                 self.log("bridge", "exited; started again")
             assert self.worker is not None
-            code = self.worker.exited()
+            code = self.worker.exit_code()
             if code is None:
                 continue
             self.log("worker", f"pid {self.worker.pid} exited with {code}")
@@ -236,7 +236,7 @@ class Trial:
                 await asyncio.sleep(1)
         else:
             raise RuntimeError(f"could not create transaction {name}")
-        self.uids[name] = created["metadata"]["uid"]
+        self.uids[name] = cast(dict[str, Any], created)["metadata"]["uid"]
         self.log("txn", f"created {name} uid {self.uids[name]}")
 
     def _workflow_id(self, name: str) -> str:
@@ -244,16 +244,14 @@ class Trial:
 
     def _transaction(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = k8s.CustomObjectsApi(
-                self.world.admin
-            ).get_namespaced_custom_object(
+            found = k8s.CustomObjectsApi(self.world.admin).get_namespaced_custom_object(
                 API_GROUP, API_VERSION, self.plan.namespace, PLURAL, name
             )
         except ApiException as err:
             if err.status == 404:
                 return None
             raise
-        return found
+        return cast(dict[str, Any], found)
 
     async def _closed(self, name: str) -> bool:
         """Its workflow's latest run closed and the Transaction (if still there) terminal."""
@@ -392,19 +390,19 @@ class Trial:
         try:
             if kind == "foreign-edit":
                 patch = content_of(target, "Patch", tag)
-                client.patch(
+                client.patch(  # type: ignore[no-untyped-call]
                     resource, body=patch, content_type="application/merge-patch+json", **where
                 )
             elif kind == "foreign-delete":
-                client.delete(resource, **where)
+                client.delete(resource, **where)  # type: ignore[no-untyped-call]
             elif kind == "foreign-finalizer":
                 patch = {"metadata": {"finalizers": [HOLD_FINALIZER]}}
-                client.patch(
+                client.patch(  # type: ignore[no-untyped-call]
                     resource, body=patch, content_type="application/merge-patch+json", **where
                 )
             else:
                 with contextlib.suppress(ApiException):
-                    client.delete(resource, **where)
+                    client.delete(resource, **where)  # type: ignore[no-untyped-call]
                 body = initial_object(target)
                 body["metadata"]["labels"] = {"chaos": f"recreated-{tag}"}
                 self._create(client, target, body)
@@ -503,22 +501,23 @@ class Trial:
             ("Secret", core.list_namespaced_secret(self.plan.namespace).items),
         ):
             for item in items:
-                if (item.metadata.labels or {}).get("backup.janus.io/transaction-uid") in uids:
-                    found.append(f"{kind}/{item.metadata.name}")
+                if (item.metadata.labels or {}).get("backup.janus.io/transaction-uid") in uids:  # type: ignore[operator,union-attr]
+                    found.append(f"{kind}/{item.metadata.name}")  # type: ignore[union-attr]
         return found
 
     def _leases(self) -> list[str]:
         leases = k8s.CoordinationV1Api(self.world.admin).list_namespaced_lease(LEASE_NAMESPACE)
         prefix = f"{self.plan.namespace}/"
         return [
-            f"{lease.metadata.name} held by {lease.spec.holder_identity}"
+            f"{lease.metadata.name} held by {lease.spec.holder_identity}"  # type: ignore[union-attr]
             for lease in leases.items
             if lease.spec and (lease.spec.holder_identity or "").startswith(prefix)
         ]
 
 
 def _last_status(writes: list[Any], txn: TxnRecord) -> tuple[str | None, dict[str, Any]]:
-    phase, status = None, {}
+    phase: str | None = None
+    status: dict[str, Any] = {}
     for w in writes:
         if w.resource == "transactions" and w.name == txn.name and w.subresource == "status":
             found = (w.response or {}).get("status") or {}

@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
+from janus.clients.launcher import ChildProcess
 from janus.clients.temporal import connect_to
 from janus.contract.crd import custom_resource_definition
 from janus.dev import ControlPlane, Endpoints, processes
@@ -96,7 +97,7 @@ class World:
         self.endpoints: Endpoints | None = None
         self.zygote: Zygote | None = None
         self.proxy: FaultProxy | None = None
-        self.bridge: subprocess.Popen[bytes] | None = None
+        self.bridge: ChildProcess | None = None
         self.logs = state_dir / "chaos"
         #: One restart at a time: each rewrites state.json with the new server's pid.
         self._restarting = asyncio.Lock()
@@ -111,8 +112,8 @@ class World:
         assert self.endpoints.tester_kubeconfig is not None
         self.tester = self._client(self.endpoints.tester_kubeconfig)
         await asyncio.to_thread(self._install)
-        self.dyn = DynamicClient(self.admin)
-        self.foreign = DynamicClient(self.tester)
+        self.dyn = DynamicClient(self.admin)  # type: ignore[no-untyped-call]
+        self.foreign = DynamicClient(self.tester)  # type: ignore[no-untyped-call]
         self.temporal: Client = await connect_to(self.endpoints.temporal_address)
         self.proxy = FaultProxy(self._apiserver_port()).start()
         self.worker_kubeconfig = self._proxied_kubeconfig(self.proxy.port)
@@ -120,10 +121,8 @@ class World:
         self.start_bridge()
 
     async def down(self, *, purge: bool) -> None:
-        if self.bridge is not None and self.bridge.poll() is None:
-            self.bridge.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.bridge.wait(15)
+        if self.bridge is not None:
+            self.bridge.stop(grace=15)
         if self.zygote is not None:
             self.zygote.close()
         if self.proxy is not None:
@@ -219,18 +218,12 @@ class World:
             "JANUS_METRICS_PORT": "0",
         }
         env.pop("JANUS_NAMESPACES", None)
-        with (self.logs / "bridge.log").open("ab") as out:
-            self.bridge = subprocess.Popen(
-                [str(JANUS), "bridge", "--no-leader-election"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        argv = [str(JANUS), "bridge", "--no-leader-election"]
+        self.bridge = ChildProcess("janus bridge", argv, self.logs / "bridge.log", env=env).start()
 
     def keep_bridge(self) -> bool:
         """Start the bridge again if it exited (an API server restart may end it)."""
-        if self.bridge is not None and self.bridge.poll() is None:
+        if self.bridge is not None and self.bridge.alive:
             return False
         self.start_bridge()
         return True

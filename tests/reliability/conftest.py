@@ -32,7 +32,7 @@ def widget_crd(kube_api: ApiClient, crd_installed: None) -> None:
     """The test's own custom resource kind, and the ClusterRole targets are changed with."""
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(WIDGET_CRD)
+        ext.create_custom_resource_definition(WIDGET_CRD)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
@@ -44,11 +44,11 @@ def widget_crd(kube_api: ApiClient, crd_installed: None) -> None:
         time.sleep(0.1)
     rbac = k8s.RbacAuthorizationV1Api(kube_api)
     try:
-        rbac.create_cluster_role(TARGET_RULES)
+        rbac.create_cluster_role(TARGET_RULES)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
-        rbac.replace_cluster_role(TARGET_RULES["metadata"]["name"], TARGET_RULES)
+        rbac.replace_cluster_role(TARGET_RULES["metadata"]["name"], TARGET_RULES)  # type: ignore[arg-type]
 
 
 PRIMED_KINDS = sorted({(api_version, kind) for api_version, kind, _ in TARGETS})
@@ -63,7 +63,7 @@ def dyn(kube_api: ApiClient, widget_crd: None) -> Iterator[DynamicClient]:
     several threads at once, and a cache miss there rebuilds the cache under the
     other threads' feet (``KeyError: 'resources'`` in kubernetes.dynamic).
     """
-    client = DynamicClient(kube_api)
+    client = DynamicClient(kube_api)  # type: ignore[no-untyped-call]
     for api_version, kind in PRIMED_KINDS:
         client.resources.get(api_version=api_version, kind=kind)
     yield client

@@ -177,13 +177,14 @@ class Sandbox:
         """``changer`` may change the sandbox's targets, and its ClusterRole by name."""
         core = k8s.CoreV1Api(self.api)
         core.create_namespaced_service_account(
-            self.namespace, {"metadata": {"name": SERVICE_ACCOUNT}}
+            self.namespace,
+            {"metadata": {"name": SERVICE_ACCOUNT}},  # type: ignore[arg-type]
         )
         rbac = k8s.RbacAuthorizationV1Api(self.api)
         subject = {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": self.namespace}
         rbac.create_namespaced_role_binding(
             self.namespace,
-            {
+            {  # type: ignore[arg-type]
                 "metadata": {"name": "changer-targets"},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
@@ -229,9 +230,9 @@ class Sandbox:
     def _create_cluster_scoped(self, kind: str, body: dict[str, Any]) -> None:
         rbac = k8s.RbacAuthorizationV1Api(self.api)
         if kind == "ClusterRole":
-            rbac.create_cluster_role(body)
+            rbac.create_cluster_role(body)  # type: ignore[arg-type]
         else:
-            rbac.create_cluster_role_binding(body)
+            rbac.create_cluster_role_binding(body)  # type: ignore[arg-type]
         self.created.append((kind, body["metadata"]["name"], ""))
 
     def objects(self) -> list[dict[str, Any]]:
@@ -275,7 +276,7 @@ class Sandbox:
     def create_widgets(self) -> None:
         """Custom resources (created through the dynamic client)."""
         res = self.dyn.resources.get(api_version=WIDGET_VERSION, kind="Widget")
-        self.dyn.create(
+        self.dyn.create(  # type: ignore[no-untyped-call]
             res,
             body=_obj(WIDGET_VERSION, "Widget", "gear", spec={"size": 1, "color": "red"}),
             namespace=self.namespace,
@@ -356,7 +357,7 @@ class Sandbox:
         res = self.dyn.resources.get(api_version=api_version, kind=kind)
         namespace = None if kind == "ClusterRole" else self.namespace
         try:
-            obj: dict[str, Any] = self.dyn.get(
+            obj: dict[str, Any] = self.dyn.get(  # type: ignore[no-untyped-call]
                 res, name=name or self.cluster_role, namespace=namespace
             ).to_dict()
         except ApiException as err:
@@ -377,8 +378,8 @@ class Sandbox:
         for where in (LEASE_NAMESPACE, self.namespace):
             cms = core.list_namespaced_config_map(where, label_selector=selector).items
             secrets = core.list_namespaced_secret(where, label_selector=selector).items
-            found += [f"ConfigMap/{c.metadata.name}" for c in cms]
-            found += [f"Secret/{s.metadata.name}" for s in secrets]
+            found += [f"ConfigMap/{c.metadata.name}" for c in cms]  # type: ignore[union-attr]
+            found += [f"Secret/{s.metadata.name}" for s in secrets]  # type: ignore[union-attr]
         return found
 
     async def delete_and_wait_for_gc(self, name: str, uid: str, seconds: float = 90) -> list[str]:

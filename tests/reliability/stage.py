@@ -49,7 +49,7 @@ class Stage:
         self.h.core.delete_namespace(self.namespace, propagation_policy="Background")
 
     def service_account(self, name: str) -> None:
-        self.h.core.create_namespaced_service_account(self.namespace, {"metadata": {"name": name}})
+        self.h.core.create_namespaced_service_account(self.namespace, {"metadata": {"name": name}})  # type: ignore[arg-type]
 
     def grant(
         self,
@@ -65,14 +65,14 @@ class Stage:
         rbac = k8s.RbacAuthorizationV1Api(self.h.api)
         rbac.create_namespaced_role(
             where,
-            {
+            {  # type: ignore[arg-type]
                 "metadata": {"name": name},
                 "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}],
             },
         )
         rbac.create_namespaced_role_binding(
             where,
-            {
+            {  # type: ignore[arg-type]
                 "metadata": {"name": name},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
                 "subjects": [

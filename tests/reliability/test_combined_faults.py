@@ -20,6 +20,11 @@ is left.
 5. A rollback keeps what others own: a finalizer added mid-transaction, the
    status of a custom resource without a status subresource, and the replicas an
    autoscaler set through the scale subresource (which is no conflict).
+   So does an Update's own write: a finalizer someone adds between the snapshot
+   and the write stays (chaos seed 11, trial 17).
+   An Update of an object someone else is deleting (a finalizer holds it) is
+   refused, before the first write or at it, rather than complete the deletion
+   by dropping the finalizer (chaos seed 11, trial 62).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
 from temporalio.client import Client
 
 from activities.seams import Fault, Seams
@@ -123,7 +129,7 @@ async def nothing_left(harness: Harness, name: str) -> None:
     left: list[str] = []
     for _ in range(300):
         left = [
-            c.metadata.name
+            c.metadata.name  # type: ignore[misc,union-attr]
             for c in harness.core.list_namespaced_config_map(
                 harness.namespace, label_selector=selector
             ).items
@@ -188,7 +194,7 @@ async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
     handle = await harness.start(
         transaction("five", *(patch(n, v="2") for n in names), lockTimeout="3s")
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     assert [harness.config_map(n).data["v"] for n in names] == ["2", "2", "2", "2", "1"]
     take_lease(kube_api, namespace, "c0")  # while no worker runs
 
@@ -245,7 +251,7 @@ async def test_a_retried_apply_does_not_adopt_a_foreign_edit_that_kept_our_marke
     handle = await harness.start(
         transaction("adopt", patch("a", v="2"), patch("b", v="2"), patch("c", v="2"))
     )
-    assert await first.wait_exit(CRASH_TIMEOUT) == -9, first.tail()
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
     kubectl("-n", namespace, "patch", "configmap", "b", "-p", '{"data":{"theirs":"kept"}}')
     edited = harness.config_map("b")
     assert marker(edited) is not None  # kubectl kept our marker
@@ -394,11 +400,11 @@ GADGET_CRD: dict[str, Any] = {
 def gadget_kind(kube_api: ApiClient) -> Any:
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(GADGET_CRD)
+        ext.create_custom_resource_definition(GADGET_CRD)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
-    dyn = DynamicClient(kube_api)
+    dyn = DynamicClient(kube_api)  # type: ignore[no-untyped-call]
     for _ in range(200):
         try:
             return dyn.resources.get(api_version=f"{GADGET_GROUP}/v1", kind="Gadget"), dyn
@@ -503,3 +509,107 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
             "-n", ns, "patch", "configmap", "guarded", "--type=merge",
             "-p", '{"metadata":{"finalizers":null}}',
         )  # fmt: skip
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
+async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_write(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns, name = harness.namespace, "carry"
+    gadgets, dyn = gadget_kind(kube_api)
+    body: dict[str, Any] = {
+        "apiVersion": f"{GADGET_GROUP}/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "spring"},
+    }
+    dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
+    update = change(
+        "Gadget", "spring", "Update", {"spec": {"size": 2}}, api_version=body["apiVersion"]
+    )
+    handle = await harness.start(transaction(name, update))
+    await harness.wait_phase(name, {"Committing"})  # snapshot taken; the write waits 8 s
+    kubectl(
+        "-n", ns, "patch", "gadget", "spring", "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+
+    txn = harness.transaction(name)
+    status = txn["status"]
+    print(f"\n[combined] finalizer before an Update: {status['phase']}: {status['message']}")
+    try:
+        spring = dyn.get(gadgets, name="spring", namespace=ns).to_dict()
+        assert spring["spec"] == {"size": 2}, spring
+        assert spring["metadata"]["annotations"][CHANGE_MARKER] == f"{txn['metadata']['uid']}/0"
+        assert spring["metadata"].get("finalizers") == ["example.com/keep"], spring
+        assert status["phase"] == "Committed", status
+        assert item(status, 0)["committed"], status["items"]
+        await nothing_left(harness, name)
+    finally:
+        kubectl(
+            "-n", ns, "patch", "gadget", "spring", "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}',
+        )  # fmt: skip
+
+
+def held_and_deleted(namespace: str, name: str) -> None:
+    """Someone else deletes the Gadget, which their finalizer holds: it stays, being deleted."""
+    kubectl(
+        "-n", namespace, "patch", "gadget", name, "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
+    )  # fmt: skip
+    kubectl("-n", namespace, "delete", "gadget", name, "--wait=false")
+
+
+@pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
+async def test_an_update_never_completes_a_deletion_someone_else_began(
+    harness: Harness, kube_api: ApiClient
+) -> None:
+    ns = harness.namespace
+    gadgets, dyn = gadget_kind(kube_api)
+    api_version = f"{GADGET_GROUP}/v1"
+    for name in ("going", "later"):
+        body = {"apiVersion": api_version, "kind": "Gadget", "metadata": {"name": name}}
+        dyn.create(gadgets, namespace=ns, body={**body, "spec": {"size": 1}})
+    held_and_deleted(ns, "going")  # before the transaction: refused at prepare
+
+    def update(txn: str, name: str) -> dict[str, Any]:
+        return transaction(
+            txn, change("Gadget", name, "Update", {"spec": {"size": 2}}, api_version)
+        )
+
+    refused = await harness.start(update("before", "going"))
+    await asyncio.wait_for(finish(refused), timeout=FINISH_TIMEOUT)
+    later = await harness.start(update("during", "later"))
+    await harness.wait_phase("during", {"Committing"})  # snapshot taken; the write waits 8 s
+    held_and_deleted(ns, "later")  # after the snapshot: a conflict at the write
+    await asyncio.wait_for(finish(later), timeout=FINISH_TIMEOUT)
+
+    try:
+        for txn, name, says in (
+            ("before", "going", "Update needs an object that is not being deleted"),
+            ("during", "later", "was deleted by someone else after the snapshot"),
+        ):
+            status = harness.transaction(txn)["status"]
+            print(f"\n[combined] Update of a Gadget being deleted ({txn}): {status['message']}")
+            try:
+                gadget = dyn.get(gadgets, name=name, namespace=ns).to_dict()
+            except NotFoundError:
+                raise AssertionError(f"{name} is gone: our Update dropped the finalizer") from None
+            assert gadget["metadata"].get("deletionTimestamp"), gadget  # still held
+            assert gadget["metadata"].get("finalizers") == ["example.com/keep"], gadget
+            assert gadget["spec"] == {"size": 1} and marker_of_dict(gadget) is None, gadget
+            assert status["phase"] == "RolledBack", status
+            assert says in status["message"] + str(status["items"]), status
+            await nothing_left(harness, txn)
+    finally:
+        for name in ("going", "later"):
+            kubectl(
+                "-n", ns, "patch", "gadget", name, "--type=merge",
+                "-p", '{"metadata":{"finalizers":null}}',
+            )  # fmt: skip
+
+
+def marker_of_dict(obj: dict[str, Any]) -> str | None:
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations.get(CHANGE_MARKER)

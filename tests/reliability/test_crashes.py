@@ -102,7 +102,7 @@ async def test_sigkill_at_every_boundary_then_a_new_worker_finishes(
                 await current.ready()
                 handle = await sandbox.harness.start(manifest)
                 for generation, point in enumerate(points):
-                    code = await current.wait_exit(CRASH_TIMEOUT)
+                    code = await asyncio.to_thread(current.wait_exit, CRASH_TIMEOUT)
                     marks.append(f"{point} {time.monotonic() - t0:.0f}s")
                     if code != -9:
                         break

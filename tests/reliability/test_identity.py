@@ -233,7 +233,7 @@ def minimal_worker_rbac(api: ApiClient, suffix: str) -> tuple[str, Created]:
         if "roleRef" in doc:
             doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{suffix}"
         namespace = doc["metadata"].get("namespace")
-        create[doc["kind"]](namespace, doc)
+        create[doc["kind"]](namespace, doc)  # type: ignore[no-untyped-call]
         created.append((doc["kind"], namespace, doc["metadata"]["name"]))
     return account, created
 
@@ -249,7 +249,7 @@ def drop(api: ApiClient, created: Created) -> None:
     }
     for kind, namespace, name in created:
         try:
-            delete[kind](namespace, name)
+            delete[kind](namespace, name)  # type: ignore[no-untyped-call]
         except k8s.ApiException as err:
             if err.status != 404:
                 raise
@@ -267,7 +267,7 @@ def client_as(api: ApiClient, namespace: str, account: str) -> ApiClient:
     configuration.host = admin.host
     configuration.ssl_ca_cert = admin.ssl_ca_cert
     configuration.verify_ssl = admin.verify_ssl
-    configuration.api_key = {"authorization": token.status.token}
+    configuration.api_key = {"authorization": token.status.token}  # type: ignore[dict-item,union-attr]
     configuration.api_key_prefix = {"authorization": "Bearer"}
     return ApiClient(configuration)
 

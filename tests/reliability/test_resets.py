@@ -140,7 +140,7 @@ async def test_a_reset_whose_snapshots_are_gone_ends_failed_naming_the_target(
     shards = harness.core.list_namespaced_config_map(LEASE_NAMESPACE, label_selector=selector)
     assert shards.items, "the first run stored its snapshots"
     for shard in shards.items:  # lost, as if deleted by hand
-        harness.core.delete_namespaced_config_map(shard.metadata.name, LEASE_NAMESPACE)
+        harness.core.delete_namespaced_config_map(shard.metadata.name, LEASE_NAMESPACE)  # type: ignore[arg-type,union-attr]
     reset_to_first_task(handle.id)
     status = await finish_latest(harness, handle.id, "reset-lost")
     print(f"\n[reset] snapshots gone: {status['phase']}: {status['message']}")

@@ -17,7 +17,7 @@ import base64
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 from temporalio.api.history.v1 import History
@@ -113,16 +113,17 @@ async def test_secret_values_stay_in_secrets(
     core = k8s.CoreV1Api(harness.api)
     snapshot_namespace_maps = core.list_namespaced_config_map(LEASE_NAMESPACE).items
     for cm in core.list_namespaced_config_map(stage.namespace).items + snapshot_namespace_maps:
-        problems += leaks(json.dumps(cm.data or {}), values, f"ConfigMap {cm.metadata.name}")
+        problems += leaks(json.dumps(cm.data or {}), values, f"ConfigMap {cm.metadata.name}")  # type: ignore[union-attr]
     for event in core.list_namespaced_event(stage.namespace).items:
         problems += leaks(event.message or "", values, f"Event {event.metadata.name}")
     for name in names:
-        status = h.custom.get_namespaced_custom_object(
+        found = h.custom.get_namespaced_custom_object(
             API_GROUP, API_VERSION, stage.namespace, PLURAL, name
-        ).get("status", {})
+        )
+        status = cast(dict[str, Any], found).get("status", {})
         problems += leaks(json.dumps(status), values, f"status of {name}")
     for lease in k8s.CoordinationV1Api(harness.api).list_namespaced_lease(LEASE_NAMESPACE).items:
-        problems += leaks(str(lease.metadata.annotations), values, f"lease {lease.metadata.name}")
+        problems += leaks(str(lease.metadata.annotations), values, f"lease {lease.metadata.name}")  # type: ignore[union-attr]
     worker_log = log.read_text(errors="replace")
     problems += leaks(worker_log, values, "the worker's log")
     histories = 0
@@ -140,7 +141,7 @@ async def test_secret_values_stay_in_secrets(
     snapshot_secrets = [
         s
         for s in core.list_namespaced_secret(LEASE_NAMESPACE).items
-        if (s.metadata.labels or {}).get("backup.janus.io/transaction-uid")
+        if (s.metadata.labels or {}).get("backup.janus.io/transaction-uid")  # type: ignore[union-attr]
     ]
     if not any(
         values["old key"] in json.dumps(s.data)

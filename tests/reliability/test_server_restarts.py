@@ -65,14 +65,14 @@ def plane() -> Iterator[tuple[ControlPlane, Endpoints]]:
 def install(api: ApiClient) -> None:
     ext = k8s.ApiextensionsV1Api(api)
     body = custom_resource_definition()
-    ext.create_custom_resource_definition(body)
+    ext.create_custom_resource_definition(body)  # type: ignore[arg-type]
     for _ in range(300):
         crd = ext.read_custom_resource_definition(body["metadata"]["name"])
         conditions = crd.status.conditions or [] if crd.status else []
         if any(c.type == "Established" and c.status == "True" for c in conditions):
             break
         time.sleep(0.1)
-    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
+    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": LEASE_NAMESPACE}})  # type: ignore[arg-type]
 
 
 def restart(control: ControlPlane, name: str, pause: float = 0.0) -> None:
@@ -152,7 +152,7 @@ async def world(
     plane: tuple[ControlPlane, Endpoints], zygote: Zygote, tmp_path: Path
 ) -> AsyncIterator[tuple[ControlPlane, Endpoints, ApiClient, Client, WorkerProcess, str]]:
     control, endpoints = plane
-    api: ApiClient = k8s_config.new_client_from_config(config_file=str(endpoints.kubeconfig))
+    api: ApiClient = k8s_config.new_client_from_config(config_file=str(endpoints.kubeconfig))  # type: ignore[no-untyped-call]
     with contextlib.suppress(ApiException):
         await asyncio.to_thread(install, api)
     temporal = await connect_to(endpoints.temporal_address)
@@ -184,7 +184,7 @@ async def test_a_server_restarts_mid_commit_and_nothing_is_half_applied(
 ) -> None:
     control, endpoints, api, temporal, worker, queue = world
     namespace = f"restart-{server}-{os.urandom(3).hex()}"
-    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})  # type: ignore[arg-type]
     open_namespace(api, namespace)
     harness = Harness(api, temporal, queue, namespace)
     creates = [
@@ -202,16 +202,16 @@ async def test_a_server_restarts_mid_commit_and_nothing_is_half_applied(
     else:
         await wait_apiserver(api, control)
     down_for = time.monotonic() - t0
-    if worker.exited() is not None:  # the worker may give up on a dead server: replace it
+    if worker.exit_code() is not None:  # the worker may give up on a dead server: replace it
         worker.start()
     await settled(handle, within=600)
 
     txn = harness.transaction("survivor")
     status = txn["status"]
     items = {
-        cm.metadata.name: cm.data
+        cm.metadata.name: cm.data  # type: ignore[union-attr]
         for cm in k8s.CoreV1Api(api).list_namespaced_config_map(namespace).items
-        if cm.metadata.name.startswith("item-")
+        if cm.metadata.name.startswith("item-")  # type: ignore[union-attr]
     }
     problems = []
     if at_kill["phase"] != "Committing":

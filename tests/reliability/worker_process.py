@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -26,11 +27,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 import uuid
 from pathlib import Path
 from typing import Any
+
+from janus.clients.launcher import ChildProcess
 
 READY = "ready"
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,66 +180,42 @@ class Zygote:
             self.process.wait()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """One worker, forked by the zygote; its output goes to ``log``."""
 
     def __init__(
         self, zygote: Zygote, task_queue: str, log: Path, env: dict[str, str] | None = None
     ) -> None:
+        super().__init__(f"worker ({task_queue})", [], log, env=env or {})
         self.zygote = zygote
         self.task_queue = task_queue
-        self.log = log
-        self.env = env or {}
-        self.pid: int | None = None
+        self.forked: int | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, *, rotate: bool = False) -> WorkerProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.pid = self.zygote.fork(self.task_queue, self.log, self.env)
+        self.forked = self.zygote.fork(self.task_queue, self.log, self.env or {})
         return self
 
-    async def ready(self, within: float = 60) -> None:
-        deadline = time.monotonic() + within
-        while READY not in self._text():
-            if self.exited() is not None:
-                raise AssertionError(f"worker exited while starting: {self.tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker not ready after {within}s: {self.tail()}")
-            await asyncio.sleep(0.1)
+    @property
+    def started(self) -> bool:
+        return self.forked is not None
 
-    def exited(self) -> int | None:
+    @property
+    def pid(self) -> int:
+        assert self.forked is not None, f"{self.name} was not started"
+        return self.forked
+
+    def exit_code(self) -> int | None:
         """The exit code (negative: killed by that signal), or None while it runs."""
-        assert self.pid is not None
         return self.zygote.codes.get(self.pid)
 
-    async def wait_exit(self, within: float) -> int | None:
-        """The exit code, or None if it still runs after ``within`` seconds."""
-        deadline = time.monotonic() + within
-        code = self.exited()
-        while code is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            code = self.exited()
-        return code
+    async def ready(self, within: float = 60) -> None:
+        """Until the worker polls (it prints ``ready``); fail with its log if it exits."""
+        ready = functools.partial(self.printed, READY)
+        await asyncio.to_thread(self.wait_ready, ready, timeout=within, interval=0.1)
 
-    def stop(self) -> None:
-        if self.pid is None or self.exited() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while self.exited() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.exited() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-    def _text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self._text().splitlines()[-lines:])
+    def stop(self, grace: float = 15) -> int | None:
+        return super().stop(grace)
 
 
 if __name__ == "__main__":

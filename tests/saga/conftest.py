@@ -28,16 +28,16 @@ def crd_installed(kube_api: ApiClient) -> None:
     ext = k8s.ApiextensionsV1Api(kube_api)
     body = custom_resource_definition()
     try:
-        ext.create_custom_resource_definition(body)
+        ext.create_custom_resource_definition(body)  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
         current = ext.read_custom_resource_definition(body["metadata"]["name"])
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        ext.replace_custom_resource_definition(body["metadata"]["name"], body)
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version  # type: ignore[union-attr]
+        ext.replace_custom_resource_definition(body["metadata"]["name"], body)  # type: ignore[arg-type]
     _wait_established(ext, body["metadata"]["name"])
     try:
-        k8s.CoreV1Api(kube_api).create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
+        k8s.CoreV1Api(kube_api).create_namespace({"metadata": {"name": LEASE_NAMESPACE}})  # type: ignore[arg-type]
     except ApiException as err:
         if err.status != 409:
             raise
@@ -63,12 +63,12 @@ def install_admission_policy(api: ApiClient) -> None:
         )
         name = str(doc["metadata"]["name"])  # type: ignore[index]
         try:
-            create(doc)
+            create(doc)  # type: ignore[arg-type]
         except ApiException as err:
             if err.status != 409:
                 raise
-            doc["metadata"]["resourceVersion"] = read(name).metadata.resource_version  # type: ignore[index]
-            replace(name, doc)
+            doc["metadata"]["resourceVersion"] = read(name).metadata.resource_version  # type: ignore[index,union-attr]
+            replace(name, doc)  # type: ignore[arg-type]
 
 
 def _wait_established(ext: k8s.ApiextensionsV1Api, name: str) -> None:
@@ -101,7 +101,7 @@ async def start_worker(
             task_queue=task_queue,
             api_client=kubernetes_client(str(endpoints.kubeconfig)),  # type: ignore[attr-defined]
             settings=WorkerSettings(lease_namespace=LEASE_NAMESPACE),
-            seams=Seams(**seams),  # type: ignore[arg-type]
+            seams=Seams(**seams),
         )
         running.append((worker, asyncio.create_task(worker.run())))
 

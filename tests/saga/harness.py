@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client as k8s
@@ -39,7 +39,7 @@ class Harness:
 
     def create_objects(self, docs: list[dict[str, Any]]) -> None:
         for doc in docs:
-            k8s_utils.create_from_dict(self.api, doc, namespace=self.namespace)
+            k8s_utils.create_from_dict(self.api, doc, namespace=self.namespace)  # type: ignore[no-untyped-call]
 
     def seed(self) -> None:
         """The seed objects; the account ``janus`` they give the namespace may exist
@@ -83,16 +83,16 @@ class Harness:
     # -- transactions ----------------------------------------------------------
 
     def create_transaction(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+        created = self.custom.create_namespaced_custom_object(
             API_GROUP, API_VERSION, self.namespace, PLURAL, manifest
         )
-        return created
+        return cast(dict[str, Any], created)
 
     def transaction(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+        found = self.custom.get_namespaced_custom_object(
             API_GROUP, API_VERSION, self.namespace, PLURAL, name
         )
-        return found
+        return cast(dict[str, Any], found)
 
     async def start(self, manifest: dict[str, Any]) -> WorkflowHandle[Any, Any]:
         """Create the Transaction and start its workflow, as the bridge would."""

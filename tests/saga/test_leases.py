@@ -75,12 +75,18 @@ async def test_waits_for_a_held_lease_and_commits_once_released(harness: Harness
     )
     waiting = await _wait_message(harness, "patient", "Waiting")
     assert holder in waiting
+    wait = harness.transaction("patient")["status"]["waiting"]
+    assert wait["lease"] == f"{LEASE_NAMESPACE}/{lease}" and wait["holder"] == holder
+    assert wait["target"] == f"v1 ConfigMap {harness.namespace}/contended"
+    assert not wait.get("gaveUp") and not wait.get("undo") and wait["since"]
     assert harness.config_map("contended").data is None
 
     k8s.CoordinationV1Api(harness.api).delete_namespaced_lease(lease, LEASE_NAMESPACE)
     await asyncio.wait_for(finish(handle), timeout=60)
 
-    assert harness.transaction("patient")["status"]["phase"] == "Committed"
+    status = harness.transaction("patient")["status"]
+    assert status["phase"] == "Committed"
+    assert "waiting" not in status  # the wait ended: the field went with it
     assert harness.config_map("contended").data == {"k": "v"}
 
 
@@ -100,9 +106,10 @@ async def test_gives_up_after_lock_timeout_naming_the_holder(harness: Harness) -
     status = txn["status"]
     assert status["phase"] == "RolledBack", status
     assert holder in status["message"] and "lockTimeout 2s" in status["message"]
+    assert status["waiting"]["holder"] == holder and status["waiting"]["gaveUp"] is True
     assert harness.config_map("contended").data is None
     still = k8s.CoordinationV1Api(harness.api).read_namespaced_lease(lease, LEASE_NAMESPACE)
-    assert still.spec.holder_identity == holder  # a live holder's lease is never taken
+    assert still.spec.holder_identity == holder  # type: ignore[union-attr]  # a live holder's lease is never taken
 
 
 async def test_an_expired_lease_is_taken_over(harness: Harness) -> None:

@@ -118,9 +118,10 @@ async def test_cancel_mid_commit_rolls_back(harness: Harness) -> None:
     assert "cancelled" in txn["status"]["message"]
     assert 3 <= txn["status"]["summary"]["committed"] < 40
     names = {
-        cm.metadata.name for cm in harness.core.list_namespaced_config_map(harness.namespace).items
+        cm.metadata.name  # type: ignore[union-attr]
+        for cm in harness.core.list_namespaced_config_map(harness.namespace).items
     }
-    assert not {n for n in names if n.startswith("item-")}
+    assert not {n for n in names if n.startswith("item-")}  # type: ignore[union-attr]
     assert harness.leases() == []
 
 

@@ -31,7 +31,7 @@ def user_view(obj: Any) -> dict[str, Any]:
     }
     return {
         "data": getattr(obj, "data", None),
-        "spec": k8s.ApiClient().sanitize_for_serialization(getattr(obj, "spec", None)),
+        "spec": k8s.ApiClient().sanitize_for_serialization(getattr(obj, "spec", None)),  # type: ignore[no-untyped-call]
         "labels": meta.labels,
         "annotations": annotations,
     }
