@@ -2,5 +2,6 @@
 
 from activities.cluster import Cluster
 from activities.registry import TransactionActivities
+from activities.runs import CurrentRuns
 
-__all__ = ["Cluster", "TransactionActivities"]
+__all__ = ["Cluster", "CurrentRuns", "TransactionActivities"]

@@ -10,8 +10,9 @@ propagates and Temporal retries it. Around the real work, ``_run``:
 - fences every request by the attempt's deadline (``janus.clients.kubernetes``): its
   start-to-close timeout, and for the activities that write targets the shorter
   ``ATTEMPT_WRITE_WINDOW``; past it, or once Temporal has cancelled the attempt
-  (it timed out on the server, or the worker shuts down), nothing is sent, so a
-  timed-out attempt cannot write behind the retry or the rollback;
+  (it timed out on the server, or the worker shuts down), or once a reset has
+  replaced its run (``activities.runs``), nothing is sent, so a timed-out or
+  superseded attempt cannot write behind the retry, the rollback or the new run;
 - keeps Secret values out of what the activity says back (``redact``): an
   error from work that saw a Secret is rebuilt from its scrubbed message.
 
@@ -41,6 +42,7 @@ from activities.keys import FingerprintKey
 from activities.kinds import TargetAccess, kind_of
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
+from activities.runs import CurrentRuns
 from activities.seams import FaultOperation, Seams
 from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
@@ -68,10 +70,15 @@ DEADLINE_MARGIN = 1.0
 
 class TransactionActivities:
     def __init__(
-        self, cluster: Cluster, settings: WorkerSettings, seams: Seams | None = None
+        self,
+        cluster: Cluster,
+        settings: WorkerSettings,
+        runs: CurrentRuns | None = None,
+        seams: Seams | None = None,
     ) -> None:
         self.cluster = cluster
         self.settings = settings
+        self.runs = runs
         #: The test seams around every step; off unless given.
         self.seams = seams or Seams()
         self.leases = LeaseKeeper(cluster)
@@ -375,7 +382,8 @@ class TransactionActivities:
         message alone: the original (an ApiException carries the API server's
         whole response) would reach the history and the log with its values.
         """
-        with _heartbeating(), _attempt_deadline(writes_targets), redact.scope():
+        stale = self.runs.stop_for_attempt() if self.runs is not None else None
+        with _heartbeating(), _attempt_deadline(writes_targets, stale), redact.scope():
             try:
                 return self.seams.repeated(work)
             except JanusError as err:
@@ -450,14 +458,17 @@ def _holder_ref(holder: str) -> TransactionRef:
 
 
 @contextlib.contextmanager
-def _attempt_deadline(writes_targets: bool) -> Iterator[None]:
+def _attempt_deadline(
+    writes_targets: bool, superseded: Callable[[], bool] | None = None
+) -> Iterator[None]:
     """Fence every request of this attempt by the moment it must stop sending.
 
     That is its start (as Temporal recorded it: a task that waited in the worker
     has less time) plus its start-to-close timeout, less a margin; for one that
     writes targets at most ATTEMPT_WRITE_WINDOW. An attempt Temporal cancelled (a
     regular activity whose heartbeat timed out, or a worker shutting down) sends
-    nothing more either.
+    nothing more either, nor one whose run a reset replaced (``superseded``,
+    ``activities.runs``), local or not.
     """
     if not activity.in_activity():
         yield
@@ -468,9 +479,14 @@ def _attempt_deadline(writes_targets: bool) -> Iterator[None]:
     if writes_targets:
         allowed = min(allowed, ops.ATTEMPT_WRITE_WINDOW.total_seconds())
     late = max(0.0, (datetime.now(UTC) - info.started_time).total_seconds())
-    stop = None if info.is_local else activity.is_cancelled
+    cancelled = None if info.is_local else activity.is_cancelled
+    checks = [check for check in (cancelled, superseded) if check is not None]
+
+    def stop() -> bool:
+        return any(check() for check in checks)
+
     why = f"attempt {info.attempt} of {info.activity_type} (may send for {allowed:.0f}s)"
-    with writes_until(time.monotonic() + allowed - late, why, stop=stop):
+    with writes_until(time.monotonic() + allowed - late, why, stop=stop if checks else None):
         yield
 
 

@@ -25,110 +25,33 @@ from typing import Any, ParamSpec, TypeVar, cast
 import click
 from pydantic import ValidationError
 
-from janus.contract.config import WorkerSettings
+from janus.cli import flags
 from janus.contract.settings import (
     DEFAULT_SYSTEM_NAMESPACE,
-    DEFAULT_TASK_QUEUE,
-    BridgeSettings,
     ClusterSettings,
-    ProbeSettings,
-    TemporalSettings,
-    installation_for,
-    split_namespaces,
+    ProcessSettings,
+    values_from_env,
 )
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_FLAGS = {
-    "address": "--temporal-address",
-    "namespace": "--temporal-namespace",
-    "tls_cert": "--tls-cert",
-    "tls_key": "--tls-key",
-    "tls_ca": "--tls-ca",
-    "kubeconfig": "--kubeconfig",
-    "namespaces": "--namespace",
-    "lease_seconds": "--election-lease-seconds",
-    "renew_seconds": "--election-renew-seconds",
-    "port": "--metrics-port",
-}
+#: The options of each part of a process (``janus.cli.flags``: made from the settings).
+temporal_options = flags.options("temporal")
+cluster_options = flags.options("cluster")
+probe_options = flags.options("probes", "")
+bridge_options = flags.options("bridge")
+worker_options = click.option(
+    "--lease-namespace",
+    "worker__lease_namespace",
+    help="Where the targets' Leases live; every worker must agree.  "
+    f"[env var: JANUS_LEASE_NAMESPACE]  [default: {DEFAULT_SYSTEM_NAMESPACE}]",
+)
 
 
-def _options(*decorators: Callable[[Any], Any]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    def apply(command: Callable[P, R]) -> Callable[P, R]:
-        for decorator in reversed(decorators):
-            command = decorator(command)
-        return command
-
-    return apply
-
-
-temporal_options = _options(
-    click.option("--temporal-address", envvar="TEMPORAL_ADDRESS", default="localhost:7233",
-                 show_default=True, show_envvar=True, help="Temporal frontend, host:port."),
-    click.option("--temporal-namespace", envvar="TEMPORAL_NAMESPACE", default="default",
-                 show_default=True, show_envvar=True),
-    click.option("--task-queue", envvar="JANUS_TASK_QUEUE", default=DEFAULT_TASK_QUEUE,
-                 show_default=True, show_envvar=True,
-                 help="Where workflows run; worker and bridge must agree."),
-    click.option("--tls/--no-tls", "tls", envvar="TEMPORAL_TLS", default=None, show_envvar=True,
-                 help="Default: TLS when a client certificate or an API key is given."),
-    click.option("--tls-cert", envvar="TEMPORAL_TLS_CLIENT_CERT_PATH", show_envvar=True,
-                 type=click.Path(path_type=Path), help="Client certificate (mTLS)."),
-    click.option("--tls-key", envvar="TEMPORAL_TLS_CLIENT_KEY_PATH", show_envvar=True,
-                 type=click.Path(path_type=Path), help="Client private key (mTLS)."),
-    click.option("--tls-ca", envvar="TEMPORAL_TLS_SERVER_CA_CERT_PATH", show_envvar=True,
-                 type=click.Path(path_type=Path), help="CA of the server's certificate."),
-    click.option("--tls-server-name", envvar="TEMPORAL_TLS_SERVER_NAME", show_envvar=True),
-    click.option("--api-key", envvar="TEMPORAL_API_KEY", show_envvar=True,
-                 help="Temporal Cloud API key (implies TLS)."),
-    click.option("--temporal-ui", envvar="JANUS_TEMPORAL_UI", show_envvar=True,
-                 help="Temporal web UI base URL; statuses link to each workflow there."),
-)  # fmt: skip
-
-cluster_options = _options(
-    click.option("--kubeconfig", envvar="KUBECONFIG", show_envvar=True,
-                 help="Default: the pod's service account (in a cluster)."),
-)  # fmt: skip
-
-probe_options = _options(
-    click.option("--metrics-port", envvar="JANUS_METRICS_PORT", default=8080, type=int,
-                 show_default=True, show_envvar=True,
-                 help="/healthz, /readyz and /metrics; 0 turns them off."),
-    click.option("--metrics-host", envvar="JANUS_METRICS_HOST", default="0.0.0.0",
-                 show_default=True, show_envvar=True),
-    click.option("--log-level", envvar="JANUS_LOG_LEVEL", default="INFO", show_default=True,
-                 show_envvar=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])),
-)  # fmt: skip
-
-bridge_options = _options(
-    click.option("-n", "--namespace", "namespaces", envvar="JANUS_NAMESPACES", multiple=True,
-                 show_envvar=True,
-                 help="Watch only this namespace, by name (repeat; default: all)."),
-    click.option("--installation", envvar="JANUS_INSTALLATION", show_envvar=True,
-                 help="This Janus's name in the cluster (election Lease, Transaction label "
-                      "backup.janus.io/installation); default: from the task queue."),
-    click.option("--pinned-only", envvar="JANUS_PINNED_ONLY", is_flag=True, show_envvar=True,
-                 help="Handle only Transactions labelled with this installation."),
-    click.option("--leader-election/--no-leader-election", envvar="JANUS_LEADER_ELECTION",
-                 default=True, show_default=True, show_envvar=True,
-                 help="Let one of several replicas act (a Lease)."),
-    click.option("--election-namespace", envvar="JANUS_SYSTEM_NAMESPACE",
-                 default=DEFAULT_SYSTEM_NAMESPACE, show_default=True, show_envvar=True),
-    click.option("--election-name", envvar="JANUS_ELECTION_NAME", default="",
-                 show_envvar=True,
-                 help="The leader-election Lease [default: <installation>-bridge]."),
-    click.option("--election-lease-seconds", envvar="JANUS_ELECTION_LEASE_SECONDS",
-                 default=15.0, show_default=True, show_envvar=True),
-    click.option("--election-renew-seconds", envvar="JANUS_ELECTION_RENEW_SECONDS",
-                 default=5.0, show_default=True, show_envvar=True),
-)  # fmt: skip
-
-worker_options = _options(
-    click.option("--lease-namespace", envvar="JANUS_LEASE_NAMESPACE",
-                 default=DEFAULT_SYSTEM_NAMESPACE, show_default=True, show_envvar=True,
-                 help="Where the targets' Leases live; every worker must agree."),
-)  # fmt: skip
+#: The settings sections of ``janus worker`` and ``janus bridge`` (``janus run``: both).
+WORKER = ("temporal", "cluster", "probes", "worker")
+BRIDGE = ("temporal", "cluster", "probes", "bridge")
 
 
 class BadSettings(Exception):
@@ -143,11 +66,20 @@ def _problems(err: ValidationError) -> list[str]:
     """Pydantic's errors as ``--flag: what is wrong``."""
     found = []
     for problem in err.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        where = _FLAGS.get(field, field.replace("_", "-"))
+        where = flags.flag_of(problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
         found.append(f"{where}: {message}" if where else message)
     return found
+
+
+def _settings(o: dict[str, Any], *sections: str) -> ProcessSettings:
+    """The settings of this process, checked as a whole before anything starts."""
+    try:
+        return flags.load(o, *sections)
+    except ValidationError as err:
+        raise BadSettings(_problems(err)) from err
+    except ValueError as err:  # the Temporal profile file, a malformed JANUS_FAULTS
+        raise BadSettings([str(err)]) from err
 
 
 def _settings_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -166,44 +98,6 @@ def _settings_errors(command: Callable[P, R]) -> Callable[P, R]:
         sys.exit(2)
 
     return wrapper
-
-
-def _temporal(o: dict[str, Any]) -> TemporalSettings:
-    return TemporalSettings(
-        address=o["temporal_address"],
-        namespace=o["temporal_namespace"],
-        task_queue=o["task_queue"],
-        tls=o["tls"],
-        tls_cert=o["tls_cert"],
-        tls_key=o["tls_key"],
-        tls_ca=o["tls_ca"],
-        tls_server_name=o["tls_server_name"],
-        api_key=o["api_key"],
-        ui_url=o["temporal_ui"],
-    )
-
-
-def _bridge(o: dict[str, Any]) -> BridgeSettings:
-    return BridgeSettings(
-        namespaces=tuple(n for text in o["namespaces"] for n in split_namespaces(text)),
-        installation=o["installation"] or installation_for(o["task_queue"]),
-        pinned_only=o["pinned_only"],
-        leader_election=o["leader_election"],
-        election_namespace=o["election_namespace"],
-        election_name=o["election_name"],
-        snapshot_namespace=o.get("lease_namespace")
-        or os.environ.get("JANUS_LEASE_NAMESPACE", DEFAULT_SYSTEM_NAMESPACE),
-        lease_seconds=o["election_lease_seconds"],
-        renew_seconds=o["election_renew_seconds"],
-    )
-
-
-def _worker(o: dict[str, Any]) -> WorkerSettings:
-    return WorkerSettings.from_env().model_copy(update={"lease_namespace": o["lease_namespace"]})
-
-
-def _probes(o: dict[str, Any]) -> ProbeSettings:
-    return ProbeSettings(host=o["metrics_host"], port=o["metrics_port"])
 
 
 def _setup_logging(level: str) -> None:
@@ -237,16 +131,21 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     os._exit(code)
 
 
-async def _serve(o: dict[str, Any], *, worker: bool, bridge: bool) -> None:
+def _start(settings: ProcessSettings) -> None:
+    _setup_logging(settings.log_level)
+    _run(_serve(settings))
+
+
+async def _serve(settings: ProcessSettings) -> None:
     from janus.runtime import processes
 
-    temporal, cluster = _temporal(o), ClusterSettings(kubeconfig=o["kubeconfig"])
+    temporal, cluster = settings.temporal, settings.cluster
     components: list[processes.Component] = []
-    if worker:
-        components.append(await processes.worker_component(temporal, cluster, _worker(o)))
-    if bridge:
-        components.append(await processes.bridge_component(temporal, cluster, _bridge(o)))
-    await processes.serve(components, _probes(o))
+    if settings.worker is not None:
+        components.append(await processes.worker_component(temporal, cluster, settings.worker))
+    if settings.bridge is not None:
+        components.append(await processes.bridge_component(temporal, cluster, settings.bridge))
+    await processes.serve(components, settings.probes)
 
 
 @click.command()
@@ -257,9 +156,7 @@ async def _serve(o: dict[str, Any], *, worker: bool, bridge: bool) -> None:
 @_settings_errors
 def worker(**o: Any) -> None:
     """Run the Temporal worker: the saga workflow and the activities that touch the cluster."""
-    _validate(o, bridge=False)
-    _setup_logging(o["log_level"])
-    _run(_serve(o, worker=True, bridge=False))
+    _start(_settings(o, *WORKER))
 
 
 @click.command()
@@ -270,9 +167,7 @@ def worker(**o: Any) -> None:
 @_settings_errors
 def bridge(**o: Any) -> None:
     """Run the bridge: start a workflow per Transaction, cancel it when one is deleted."""
-    _validate(o, worker=False)
-    _setup_logging(o["log_level"])
-    _run(_serve(o, worker=False, bridge=True))
+    _start(_settings(o, *BRIDGE))
 
 
 @click.command()
@@ -287,36 +182,14 @@ def bridge(**o: Any) -> None:
 @_settings_errors
 def run(detach: bool, pid_file: Path | None, log_file: Path | None, **o: Any) -> None:
     """Run the worker and the bridge in one process (a laptop, a demo)."""
-    _validate(o)
+    settings = _settings(o, *WORKER, "bridge")
     if detach:
-        _detach(o, pid_file, log_file)
+        _detach(settings, pid_file, log_file)
         return
-    _setup_logging(o["log_level"])
-    _run(_serve(o, worker=True, bridge=True))
+    _start(settings)
 
 
-def _validate(o: dict[str, Any], *, worker: bool = True, bridge: bool = True) -> None:
-    """Build every settings model once, so bad flags fail before anything starts, together."""
-    builders: list[Callable[[dict[str, Any]], object]] = [
-        _temporal,
-        lambda o: ClusterSettings(kubeconfig=o["kubeconfig"]),
-        _probes,
-        *([_bridge] if bridge else []),
-        *([_worker] if worker else []),
-    ]
-    problems: list[str] = []
-    for build in builders:
-        try:
-            build(o)
-        except ValidationError as err:
-            problems += _problems(err)
-        except ValueError as err:  # e.g. a malformed JANUS_FAULTS
-            problems.append(str(err))
-    if problems:
-        raise BadSettings(problems)
-
-
-def _detach(o: dict[str, Any], pid_file: Path | None, log_file: Path | None) -> None:
+def _detach(settings: ProcessSettings, pid_file: Path | None, log_file: Path | None) -> None:
     from janus.runtime import daemon
 
     if pid_file is None:
@@ -326,7 +199,7 @@ def _detach(o: dict[str, Any], pid_file: Path | None, log_file: Path | None) -> 
     argv = [a for a in sys.argv if a != "--detach"]
     if "--pid-file" not in argv:
         argv += ["--pid-file", str(pid_file)]
-    port = o["metrics_port"]
+    port = settings.probes.port
     ready = f"http://127.0.0.1:{port}/readyz" if port else None
     try:
         pid = daemon.detach(argv, pid_file=pid_file, log_file=log_file, ready_url=ready)
@@ -358,9 +231,12 @@ def stop(pid_file: Path) -> None:
 )
 @cluster_options
 def install(do_apply: bool, dry_run: str | None, image: str | None,
-            directory: Path | None, kubeconfig: str | None) -> None:  # fmt: skip
+            directory: Path | None, **o: Any) -> None:  # fmt: skip
     """Print the kustomize base (CRD, RBAC, Deployments), or apply it with kubectl."""
     from janus.cli import install as installer
+
+    given = flags.given(o, "cluster")["cluster"]
+    kubeconfig = values_from_env(ClusterSettings, given, os.environ).get("kubeconfig")
 
     try:
         manifests = installer.render(directory or installer.DEPLOY_DIR, image=image)
@@ -377,7 +253,7 @@ def install(do_apply: bool, dry_run: str | None, image: str | None,
 @click.argument("transaction", metavar="NAMESPACE/NAME")
 @cluster_options
 @_settings_errors
-def status(transaction: str, kubeconfig: str | None) -> None:
+def status(transaction: str, **o: Any) -> None:
     """Say what happened to a Transaction: phase, each change, errors, the Temporal UI link."""
     from janus.cli import report
     from janus.contract.errors import StartupError
@@ -387,8 +263,9 @@ def status(transaction: str, kubeconfig: str | None) -> None:
     namespace, _, name = transaction.rpartition("/")
     if not namespace or not name:
         raise click.BadParameter("give NAMESPACE/NAME, e.g. shop/deploy-v2")
+    settings = _settings(o, "cluster")
     try:
-        api = preflight.kubernetes_api(ClusterSettings(kubeconfig=kubeconfig))
+        api = preflight.kubernetes_api(settings.cluster)
     except StartupError as err:
         click.echo(f"janus status: {err}", err=True)
         sys.exit(1)
@@ -403,7 +280,7 @@ def status(transaction: str, kubeconfig: str | None) -> None:
 @temporal_options
 @cluster_options
 @_settings_errors
-def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
+def retry(transaction: str, **o: Any) -> None:
     """Run a Failed Transaction's rollback again, once the cause is fixed."""
     from janus.cli.retry import RetryRefused, retry_rollback
     from janus.clients.temporal import temporal_client
@@ -413,7 +290,8 @@ def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
     namespace, _, name = transaction.rpartition("/")
     if not namespace or not name:
         raise click.BadParameter("give NAMESPACE/NAME, e.g. shop/deploy-v2")
-    api = preflight.kubernetes_api(ClusterSettings(kubeconfig=kubeconfig))
+    settings = _settings(o, "temporal", "cluster")
+    api = preflight.kubernetes_api(settings.cluster)
     obj = _read_transaction(api, namespace, name)
     phase = (obj.get("status") or {}).get("phase")
     if phase != "Failed":
@@ -427,7 +305,7 @@ def retry(transaction: str, kubeconfig: str | None, **o: Any) -> None:
     workflow_id = TransactionRef(namespace=namespace, name=name, uid=meta["uid"]).workflow_id()
 
     async def reset() -> str:
-        client = await temporal_client(_temporal(o))
+        client = await temporal_client(settings.temporal)
         return await retry_rollback(client, workflow_id, reason=f"janus retry {transaction}")
 
     try:

@@ -4,10 +4,14 @@ A client must speak the project's pydantic models (``pydantic_data_converter``)
 or the workflow's input and the activities' results do not round-trip; and it
 must authenticate the way the settings say (an API key, mTLS, a private CA).
 Both are decided here, from ``TemporalSettings``, through the SDK's own
-environment configuration types (``temporalio.envconfig``): the settings become
-a ``ClientConfigProfile``, and the profile the keyword arguments of
-``Client.connect``, so TLS follows the same rules as the Temporal CLI's
-(an API key implies TLS; ``tls`` false turns it off).
+environment configuration (``temporalio.envconfig``), both ways:
+
+- in: ``temporal_values`` reads what the Temporal CLI reads, the profile file
+  (``TEMPORAL_CONFIG_FILE``, ``TEMPORAL_PROFILE``) overridden by the
+  ``TEMPORAL_*`` variables, and lays the flags over it;
+- out: the settings become a ``ClientConfigProfile``, and the profile the
+  keyword arguments of ``Client.connect``, so TLS follows the same rules as the
+  Temporal CLI's (an API key implies TLS; ``tls`` false turns it off).
 
 ``temporal_client`` is what long-running processes use: it also checks that the
 namespace exists, and reports an unreachable server as a ``StartupError`` naming
@@ -18,16 +22,77 @@ would otherwise retry quietly forever).
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS, ClientConnectConfig
+from temporalio.envconfig import (
+    ClientConfigProfile,
+    ClientConfigTLS,
+    ClientConnectConfig,
+    DataSource,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from janus.contract.errors import StartupError
-from janus.contract.settings import TemporalSettings
+from janus.contract.settings import TemporalSettings, values_from_env
+
+
+def temporal_values(
+    flags: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The Temporal settings' values: ``flags`` over the environment's client profile.
+
+    Args:
+        flags: Fields of ``TemporalSettings`` given on the command line.
+        env: The environment (default: this process's).
+
+    Raises:
+        ValueError: the profile file cannot be read, or names no such profile.
+    """
+    environ = dict(os.environ if env is None else env)
+    profile = flags.get("profile") or environ.get("TEMPORAL_PROFILE") or None
+    try:
+        loaded = ClientConfigProfile.load(profile, override_env_vars=environ)
+    except RuntimeError as err:  # the SDK's ConfigError
+        raise ValueError(
+            f"--temporal-profile: cannot load Temporal profile {profile or 'default'!r} "
+            f"(TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE): {err}"
+        ) from err
+    values = {**_values_of(loaded), "profile": profile, **flags}
+    return values_from_env(TemporalSettings, values, environ)
+
+
+def _values_of(profile: ClientConfigProfile) -> dict[str, Any]:
+    """The fields of ``TemporalSettings`` a loaded profile sets."""
+    values: dict[str, Any] = {
+        "address": profile.address,
+        "namespace": profile.namespace,
+        "api_key": profile.api_key,
+    }
+    tls = profile.tls
+    if tls is not None:
+        values["tls"] = None if tls.disabled is None else not tls.disabled
+        values["tls_server_name"] = tls.server_name
+        values["tls_ca"] = _path(tls.server_root_ca_cert, "TEMPORAL_TLS_SERVER_CA_CERT")
+        values["tls_cert"] = _path(tls.client_cert, "TEMPORAL_TLS_CLIENT_CERT")
+        values["tls_key"] = _path(tls.client_private_key, "TEMPORAL_TLS_CLIENT_KEY")
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _path(source: DataSource | None, variable: str) -> Path | None:
+    if source is None or isinstance(source, Path):
+        return source
+    raise ValueError(
+        f"{variable}_DATA (inline TLS data) is not supported: give the file, "
+        f"{variable}_PATH (or path = in the profile)"
+    )
+
 
 #: Seconds to wait for Temporal when a process starts.
 CONNECT_TIMEOUT = 15.0

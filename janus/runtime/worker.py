@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import Cluster, TransactionActivities
+from activities import Cluster, CurrentRuns, TransactionActivities
 from activities.seams import Seams
 from janus.clients.kubernetes import kubernetes_client
-from janus.clients.temporal import connect_to
+from janus.clients.temporal import connect
 from janus.contract.config import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
 from janus.runtime.outcomes import OutcomeInterceptor
+from janus.runtime.settings import load
 from workflows import TransactionWorkflow
 
 #: Activities run in threads (the Kubernetes client is synchronous).
@@ -49,8 +49,9 @@ def build_worker(
 ) -> Worker:
     """The worker of one task queue. Its test seams are ``seams``, or when None those
     the environment configures (``JANUS_FAULTS``, ``JANUS_CRASH_AT``...; off unless set)."""
+    runs = CurrentRuns(client, asyncio.get_running_loop())
     activities = TransactionActivities(
-        Cluster(api_client), settings, seams if seams is not None else Seams.from_env()
+        Cluster(api_client), settings, runs, seams if seams is not None else Seams.from_env()
     )
     return Worker(
         client,
@@ -82,16 +83,17 @@ def build_workers(
 
 async def serve_from_env(task_queue: str, on_ready: Callable[[], None]) -> None:
     """A bare worker for test and benchmark processes, configured from the environment
-    (``KUBECONFIG``, ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, the worker settings);
-    ``on_ready`` once it polls; runs until SIGTERM or SIGINT."""
-    client = await connect_to(
-        os.environ["TEMPORAL_ADDRESS"], namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
-    )
+    as ``janus worker`` is without flags (``KUBECONFIG``, ``TEMPORAL_ADDRESS``,
+    ``TEMPORAL_NAMESPACE``, the worker settings), but without its start-up checks and
+    probes; ``on_ready`` once it polls; runs until SIGTERM or SIGINT."""
+    settings = load({"temporal": {"task_queue": task_queue}, "cluster": {}, "worker": {}})
+    assert settings.worker is not None
+    client = await connect(settings.temporal)
     workers = build_workers(
         client,
         task_queue=task_queue,
-        api_client=kubernetes_client(os.environ.get("KUBECONFIG")),
-        settings=WorkerSettings.from_env(),
+        api_client=kubernetes_client(settings.cluster.kubeconfig),
+        settings=settings.worker,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

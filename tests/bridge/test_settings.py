@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from janus.clients.temporal import connect_config
 from janus.contract.settings import (
     BridgeSettings,
     ClusterSettings,
+    ProcessSettings,
     TemporalSettings,
+    declared,
     installation_for,
     split_namespaces,
 )
-from tests.bridge.support import JANUS
+from janus.runtime.settings import load
+from tests.bridge.support import JANUS, ROOT
 
 
 def test_tls_follows_credentials_unless_told(tmp_path: Path) -> None:
@@ -135,3 +139,64 @@ def test_the_installation_comes_from_the_task_queue_and_names_the_election_lease
     assert BridgeSettings(installation="team-a", election_name="x").election_lease == "x"
     with pytest.raises(ValidationError, match="lower-case letters, digits and '-'"):
         BridgeSettings(installation="Team A")
+
+
+def test_temporal_settings_start_from_the_profile_then_the_variables_then_the_flags(
+    tmp_path: Path,
+) -> None:
+    profiles = tmp_path / "temporal.toml"
+    profiles.write_text(
+        '[profile.staging]\naddress = "staging:7233"\nnamespace = "team"\napi_key = "k"\n'
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    env = {"TEMPORAL_CONFIG_FILE": str(profiles), "KUBECONFIG": str(kubeconfig)}
+    sections: dict[str, dict[str, object]] = {"temporal": {"profile": "staging"}, "cluster": {}}
+
+    from_profile = load(sections, env).temporal
+    assert (from_profile.address, from_profile.namespace) == ("staging:7233", "team")
+    assert from_profile.uses_tls and from_profile.api_key is not None
+    overridden = load(sections, {**env, "TEMPORAL_NAMESPACE": "other"}).temporal
+    assert (overridden.address, overridden.namespace) == ("staging:7233", "other")
+    flagged: dict[str, dict[str, object]] = {
+        **sections,
+        "temporal": {"profile": "staging", "namespace": "flag"},
+    }
+    assert load(flagged, {**env, "TEMPORAL_NAMESPACE": "other"}).temporal.namespace == "flag"
+    assert load({"temporal": {}, "cluster": {}}, env).temporal.address == "localhost:7233"
+    with pytest.raises(ValueError, match=r"--temporal-profile: .*'nope'"):
+        load({"temporal": {"profile": "nope"}, "cluster": {}}, env)
+
+
+def test_the_bridge_installation_follows_the_task_queue_and_snapshots_the_worker(
+    tmp_path: Path,
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    env = {"KUBECONFIG": str(kubeconfig), "JANUS_NAMESPACES": "a,b c"}
+    bridge = {"temporal": {"task_queue": "Team_A"}, "cluster": {}, "bridge": {}}
+
+    alone = load(bridge, env).bridge
+    assert alone is not None
+    assert (alone.installation, alone.namespaces) == ("team-a", ("a", "b", "c"))
+    beside = load({**bridge, "worker": {"lease_namespace": "leases"}}, env).bridge
+    assert beside is not None and beside.snapshot_namespace == "leases"
+
+
+def test_the_readme_settings_table_names_the_declared_flags_and_variables() -> None:
+    """Each variable and flag in the README's table is a settings field's (one place)."""
+    fields = [
+        declared(info)
+        for model in ProcessSettings.sections().values()
+        for info in model.model_fields.values()
+    ]
+    variables = {f["env"] for f in fields if f}
+    flags = {f["short"] for f in fields if f and f["short"]}
+    flags |= {flag for f in fields if f and f["flag"] for flag in f["flag"].split("/")}
+    table = (ROOT / "README.md").read_text().split("| Variable (flag) |")[1].split("\n\n")[0]
+    named = [row.split(" | ")[0] for row in table.splitlines()[2:]]
+    outside = {"JANUS_BUILD_ID", "TEMPORAL_CONFIG_FILE", "JANUS_LEASE_NAMESPACE"}
+    assert {v for row in named for v in re.findall(r"`([A-Z_]+)`", row)} - outside <= variables
+    assert {f for row in named for f in re.findall(r"`(-[-a-z]+)`", row)} <= flags | {
+        "--lease-namespace"
+    }

@@ -16,14 +16,17 @@ write by anyone else is a *foreign* write. The invariants:
 ``rolled-back``
     every target the transaction wrote was last written back to its snapshot;
     what another writer wrote after our snapshot survives (no write of ours
-    follows it).
+    follows it). Another writer is anyone outside Janus, or another transaction
+    whose write a later run of ours found (a reset's run takes the lease again).
 ``failed``
     the status names every target not restored, with why, and each of them
     carries another writer's change made after our snapshot.
 ``fencing``
     no write of a transaction to a target unless it holds the target's lease,
-    unexpired, when the API server receives the write, or (someone having taken
-    it by hand from the transaction while its term ran) before that term ends;
+    unexpired, when the API server receives the write, but for the write in flight
+    when someone took it by hand from the transaction while its term ran (the
+    check and the write are two requests): before that term ends, within an
+    attempt's write window, and no further write to that target;
     none from a base older
     than a foreign write: no write takes away what another writer wrote after
     our snapshot (overwrites it, restores the snapshot over it, re-creates what
@@ -35,7 +38,9 @@ write by anyone else is a *foreign* write. The invariants:
 ``serial``
     committed transactions over shared targets are equivalent to a serial
     order: their writes to a target do not interleave, each saw (in its
-    snapshot) the result of the one before, and the order has no cycle.
+    snapshot) the result of the one before, and the order has no cycle. A
+    reset runs a transaction again: its last run (from its last take of the
+    target's lease) is the one placed in the order.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from graphlib import CycleError, TopologicalSorter
 from itertools import pairwise
 from typing import Any
 
-from janus.contract.operations import CHANGE_MARKER
+from janus.contract.operations import API_SERVER_SLACK, ATTEMPT_WRITE_WINDOW, CHANGE_MARKER
 from tests.chaos.audit import Write
 from tests.chaos.record import TERMINAL, ChangeRecord, TargetRef, TrialRecord, TxnRecord
 
@@ -181,15 +186,25 @@ class History:
     def foreign(self, target: TargetRef) -> list[Write]:
         return [w for w in self.by_target[target.key] if w.user not in self.users]
 
-    def snapshot(self, txn: TxnRecord, index: int) -> tuple[bool, dict[str, Any] | None]:
+    def snapshot(
+        self, txn: TxnRecord, index: int, *, since: int | None = None
+    ) -> tuple[bool, dict[str, Any] | None]:
         """(taken?, the object as the transaction's snapshot recorded it).
 
         A snapshot retaken by a retried attempt replaces the first one, but only
         until the transaction's first target write: what it records after that
-        is no longer the state before the transaction.
+        is no longer the state before the transaction. ``since``: only what was
+        recorded after that position (a later run's, after a reset).
         """
-        first = min((w.seq for w in self.writes if w.user == txn.user), default=None)
-        shards = [s for s in self.shards.get(txn.uid, []) if first is None or s.seq < first]
+        after = since if since is not None else -1
+        first = min(
+            (w.seq for w in self.writes if w.user == txn.user and w.seq > after), default=None
+        )
+        shards = [
+            s
+            for s in self.shards.get(txn.uid, [])
+            if s.seq > after and (first is None or s.seq < first)
+        ]
         for shard in reversed(shards):
             data = (shard.request or {}).get("data") or {}
             text = data.get(f"{index}.json")
@@ -211,10 +226,23 @@ class History:
         ]
         return min(seqs) if seqs else None
 
-    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord) -> int:
+    def last_taken(self, txn: TxnRecord, lease: str) -> int | None:
+        """Where the transaction last took the lease (it was absent or another's before)."""
+        taken = None
+        for w in self.leases.get(lease, []):
+            before = self.lease_state(lease, w.seq)
+            ours_now = w.verb != "delete" and _holder(w) == txn.holder
+            if ours_now and (before is None or _holder(before) != txn.holder):
+                taken = w.seq
+        return taken
+
+    def snapshot_base(self, txn: TxnRecord, change: ChangeRecord, since: int | None = None) -> int:
         """The position of the write that made the state the snapshot recorded (-1: before
-        the trial): foreign writes after it came after our snapshot."""
-        _taken, obj = self.snapshot(txn, change.index)
+        the trial): foreign writes after it came after our snapshot. ``since``: of the
+        snapshot taken after that position, when there is one (a later run's)."""
+        _taken, obj = self.snapshot(txn, change.index, since=since)
+        if obj is None and since is not None:
+            _taken, obj = self.snapshot(txn, change.index)
         writes = self.by_target[change.target.key]
         if obj is not None:
             rv = int(obj["metadata"]["resourceVersion"])
@@ -297,6 +325,24 @@ class History:
             return None
         term = _expiry(ours)
         return term if term is not None and taken.received < term else None
+
+    def in_flight_when_taken(self, txn: TxnRecord, target: TargetRef, ours: Write) -> bool:
+        """Whether ``ours``, a write after someone took the target's lease from us by hand
+        (``term_taken_by_hand``), can be the batch's write in flight: what must hold is
+        that we notice at the next check and write the target no more. So only our
+        first write to it since the takeover, and only within the write window of an
+        attempt that began before it (an attempt sends nothing after
+        ``ATTEMPT_WRITE_WINDOW``, the API server stores nothing of it after
+        ``API_SERVER_SLACK`` more)."""
+        leases = [w for w in self.leases.get(target.lease, []) if w.seq < ours.seq]
+        held = max((w.seq for w in leases if _holder(w) == txn.holder), default=-1)
+        taken = next((w for w in leases if w.seq > held), None)
+        if taken is None:
+            return False
+        again = any(taken.seq < w.seq < ours.seq for w in self.own(txn, target))
+        return (
+            not again and ours.received < taken.received + ATTEMPT_WRITE_WINDOW + API_SERVER_SLACK
+        )
 
     def lease_state(self, lease: str, seq: int) -> Write | None:
         """The last write to a lease before position ``seq`` (None: none, or deleted)."""
@@ -385,17 +431,33 @@ def _not_restored(history: History, txn: TxnRecord) -> list[tuple[ChangeRecord, 
         _taken, snapshot = history.snapshot(txn, change.index)
         if view(mine[-1].effect()[1]) == view(snapshot):
             continue
-        if not _superseded(history, change.target, mine[-1], end):
+        if not _superseded(history, txn, change.target, mine[-1], end):
             left.append((change, mine[-1]))
     return left
 
 
-def _superseded(history: History, target: TargetRef, ours: Write, end: int | None) -> bool:
-    """Whether foreign writes after ``ours`` (up to ``end``) left nothing of it in place:
+def _superseded(
+    history: History, txn: TxnRecord, target: TargetRef, ours: Write, end: int | None
+) -> bool:
+    """Whether other writers after ``ours`` (up to ``end``) left nothing of it in place:
     they deleted the object, replaced it with one of their own (another uid), or
-    changed every path we changed."""
+    changed every path we changed.
+
+    Another writer is anyone outside Janus, at any time, or another transaction
+    before our last take of the target's lease: after a reset, the new run takes
+    the lease again and starts from what the other transaction left (a later
+    write of another transaction, while we held the lease, replaces nothing of
+    ours that a rollback may leave: it is that transaction's fencing violation).
+    """
     until = end if end is not None else len(history.writes) + 1_000_000
-    if not any(ours.seq < f.seq < until for f in history.foreign(target)):
+    retaken = history.last_taken(txn, target.lease)
+    others = [
+        w
+        for w in history.by_target[target.key]
+        if w.user != txn.user and ours.seq < w.seq < until
+        if w.user not in history.users or (retaken is not None and w.seq < retaken)
+    ]
+    if not others:
         return False
     now = history.state_at(target, until)
     written = ours.effect()[1]
@@ -461,7 +523,8 @@ def check_fencing(history: History, txn: TxnRecord, verdict: Verdict) -> None:
             holder = _holder(lease) if lease is not None else None
             if holder != txn.holder:
                 term = history.term_taken_by_hand(txn, change.target.lease, w.seq)
-                if term is None or term <= w.received:
+                taken_in_flight = term is not None and w.received < term
+                if not (taken_in_flight and history.in_flight_when_taken(txn, change.target, w)):
                     verdict.fail(
                         "fencing", txn.name, f"{what} while its lease was held by {holder!r}"
                     )
@@ -548,9 +611,14 @@ def check_serial(history: History, verdict: Verdict) -> None:
         writers = []
         for txn in committed:
             change = next((c for c in txn.changes if c.target.key == target.key), None)
-            mine = history.own(txn, target)
+            # A reset runs the Transaction again: its last run (from its last take of
+            # the lease) is the unit that committed, after what others committed since.
+            taken = history.last_taken(txn, target.lease)
+            mine = [w for w in history.own(txn, target) if taken is None or w.seq > taken]
+            mine = mine or history.own(txn, target)
             if change is not None and mine:
-                writers.append((mine[0].seq, mine[-1].seq, history.snapshot_base(txn, change), txn))
+                base = history.snapshot_base(txn, change, since=taken)
+                writers.append((mine[0].seq, mine[-1].seq, base, txn))
         if len(writers) < 2:
             continue
         verdict.count("serial")

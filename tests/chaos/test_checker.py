@@ -288,18 +288,20 @@ def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     only(check(trial(a), writes), "fencing")
 
 
-def stolen_by_hand(a: TxnRecord, *, term: int) -> list[Write]:
+def stolen_by_hand(a: TxnRecord, *, term: int, then: int = 0) -> list[Write]:
     """Someone hands a's live lease to a thief by hand (chaos ``lease-steal``) just after
-    the batch's fence read it; the batch's write lands after (seed 11, trial 99)."""
-    return (
+    the batch's fence read it; the batch's write lands after (seed 11, trial 99); then
+    a writes the target ``then`` times more."""
+    trace = (
         Trace()
         .lease(a, seconds=term)
         .snapshot(a, cm("1", 10))
         .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
         .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .writes
     )
+    for rv in range(13, 13 + then):
+        trace.write(cm("2", rv), user=a.user)
+    return trace.phase(a, "Committed").writes
 
 
 def test_a_write_in_the_term_a_lease_was_taken_by_hand_from_is_no_fencing_violation() -> None:
@@ -310,6 +312,25 @@ def test_a_write_in_the_term_a_lease_was_taken_by_hand_from_is_no_fencing_violat
 def test_fencing_fails_on_a_write_after_the_term_a_lease_was_taken_by_hand_from() -> None:
     a = txn("a", "Committed")  # a's term (3 s) ended before its write (3 s later)
     only(check(trial(a), stolen_by_hand(a, term=3)), "fencing")
+
+
+def test_fencing_fails_on_a_second_write_after_a_lease_was_taken_by_hand() -> None:
+    a = txn("a", "Committed")  # the next check would have seen the thief
+    only(check(trial(a), stolen_by_hand(a, term=30, then=1)), "fencing")
+
+
+def test_fencing_fails_on_a_write_past_the_write_window_after_a_lease_was_taken() -> None:
+    a = txn("a", "Committed")  # no attempt that read the lease before still writes then
+    trace = (
+        Trace()
+        .lease(a, seconds=120)
+        .snapshot(a, cm("1", 10))
+        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
+    )
+    for _ in range(30):  # the clock moves a second a write: writes to something else
+        trace.add("configmaps", "unrelated", "patch", user="janus-tester")
+    trace.write(cm("2", 12), user=a.user).phase(a, "Committed")
+    only(check(trial(a), trace.writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
@@ -650,3 +671,77 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
     assert check(trial(a), writes.writes).violations == []
     writes.write(cm("2", 13), user=a.user)  # ours, after our own terminal status
     only(check(trial(a), writes.writes), "fencing")
+
+
+# -- a reset after another transaction wrote the target ---------------------------------
+
+
+def committed_then_overwritten(a: TxnRecord, b: TxnRecord, by_b: dict[str, Any] | None) -> Trace:
+    """a commits its patch and releases the lease; b takes it, writes ``by_b`` (None:
+    deletes the target) and commits."""
+    return (
+        committed_trace(a)
+        .lease(b)
+        .snapshot(b, cm("2", 12))
+        .write(by_b, user=b.user, verb="delete" if by_b is None else "patch")
+        .phase(b, "Committed")
+        .lease(b, verb="delete")
+    )
+
+
+def reset_after_another_commit(a: TxnRecord, b: TxnRecord, *, retaken: bool) -> list[Write]:
+    """Then a ends RolledBack: after a reset whose new run took the lease again and
+    found nothing to do (``retaken``), or without running again (a rollback that
+    never undid its write)."""
+    trace = committed_then_overwritten(a, b, None)
+    if retaken:
+        trace.lease(a).lease(a, verb="delete")
+    return trace.phase(a, "RolledBack").writes
+
+
+def test_a_reset_run_finding_another_transactions_later_write_is_rolled_back() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")  # seed 7, trial 33
+    assert check(trial(a, b), reset_after_another_commit(a, b, retaken=True)).violations == []
+
+
+def test_a_rollback_that_left_our_write_for_another_transaction_still_fails() -> None:
+    a, b = txn("a", "RolledBack"), one_change("b", "Committed", "Delete")
+    only(check(trial(a, b), reset_after_another_commit(a, b, retaken=False)), "rolled-back")
+
+
+def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) -> list[Write]:
+    """Then a reset runs a again: it takes the lease, snapshots the target (``seen``)
+    and writes its change again, Committed."""
+    return (
+        committed_then_overwritten(a, b, cm("3", 13))
+        .lease(a)
+        .snapshot(a, seen)
+        .phase(a, "Committing")
+        .write(cm("2", 14), user=a.user)
+        .phase(a, "Committed")
+        .lease(a, verb="delete")
+        .writes
+    )
+
+
+def test_a_reset_that_runs_a_committed_transaction_again_is_a_later_serial_step() -> None:
+    # seed 11 trials 100 and 106: the reset's run came after b, from b's result
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("3", 13))
+    assert check(trial(a, b), writes).violations == []
+
+
+def test_serial_fails_when_the_reset_run_wrote_from_a_state_before_the_other_commit() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    writes = reapplied_by_a_reset(a, b, seen=cm("1", 10))  # its snapshot misses b's write
+    only(check(trial(a, b), writes), "serial")
+
+
+def test_serial_fails_when_a_lease_that_lapsed_under_a_run_is_taken_back() -> None:
+    a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
+    trace = Trace().lease(a, seconds=3).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    trace.lease(b, verb="update").snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user)
+    trace.phase(b, "Committed").lease(b, verb="delete")
+    trace.lease(a).write(cm("2", 14), user=a.user)  # the same run: it never released it
+    trace.phase(a, "Committed").lease(a, verb="delete")
+    only(check(trial(a, b), trace.writes), "serial")

@@ -16,16 +16,32 @@ state, and no lease or snapshot left once the Transaction is deleted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment
 
+from activities import Cluster, CurrentRuns, TransactionActivities
+from activities.runs import RunSuperseded
 from activities.seams import Fault
-from tests.reliability.test_combined_faults import marker, nothing_left, wait_committed
+from janus.clients.kubernetes import kubernetes_client
+from janus.contract import operations as ops
+from janus.contract.config import WorkerSettings
+from janus.contract.models import TransactionInput
+from tests.reliability.test_combined_faults import (
+    free_lease,
+    marker,
+    nothing_left,
+    take_lease,
+    wait_committed,
+)
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
@@ -34,6 +50,11 @@ FINISH_TIMEOUT = 180.0
 
 def reset_to_first_task(workflow_id: str) -> str:
     """The Temporal CLI's reset, as a user runs it (or presses Reset in the UI)."""
+    return reset_workflow(workflow_id, "--type", "FirstWorkflowTask")
+
+
+def reset_workflow(workflow_id: str, *to: str) -> str:
+    """``temporal workflow reset`` to ``to`` (``--type ...`` or ``--event-id N``)."""
     done = subprocess.run(
         [
             str(TEMPORAL),
@@ -41,8 +62,7 @@ def reset_to_first_task(workflow_id: str) -> str:
             "reset",
             "--workflow-id",
             workflow_id,
-            "--type",
-            "FirstWorkflowTask",
+            *to,
             "--reason",
             "test",
             "--yes",
@@ -152,3 +172,137 @@ async def test_a_reset_whose_snapshots_are_gone_ends_failed_naming_the_target(
     assert harness.config_map("n").data == {"v": "new"}
     assert harness.config_map("u").data == {"w": "3"}
     await nothing_left(harness, "reset-lost")
+
+
+def as_attempt_of(workflow_id: str, run_id: str) -> ActivityEnvironment:
+    """An activity context naming one run of the workflow, as the worker gives its attempts."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        activity_type=ops.ACQUIRE_LEASES,
+        workflow_id=workflow_id,
+        workflow_run_id=run_id,
+        workflow_type="TransactionWorkflow",
+        is_local=True,
+        started_time=datetime.now(UTC),
+        start_to_close_timeout=timedelta(seconds=60),
+    )
+    return env
+
+
+async def test_an_attempt_of_a_run_a_reset_replaced_sends_nothing(
+    harness: Harness, endpoints: Any
+) -> None:
+    """The old run's attempts still on a worker after a reset (the rest of a workflow
+    task's local activities, a regular activity between heartbeats) share the new
+    run's holder identity, so leases cannot fence them: they would take the leases
+    again after the new run released them. Each attempt asks Temporal whether its
+    run is current, and sends nothing once it is not."""
+    targets(harness)
+    handle = await harness.start(three_changes("reset-stale"))
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    old_run = (await handle.describe()).run_id
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-stale")
+    new_run = (await harness.temporal.get_workflow_handle(handle.id).describe()).run_id
+    assert new_run != old_run and status["phase"] == "Committed", status
+    before = {x: harness.config_map(x).data for x in ("p", "n", "u")}
+
+    txn = TransactionInput.from_resource(harness.transaction("reset-stale"))
+    leases = [
+        ops.LeaseRef(name=item["lease"], namespace=LEASE_NAMESPACE, target=item["target"])
+        for item in status["items"]
+    ]
+    take = ops.AcquireLeasesInput(
+        holder=txn.ref.holder_identity(), leases=leases, duration_seconds=60
+    )
+    activities = TransactionActivities(
+        Cluster(kubernetes_client(str(endpoints.kubeconfig))),
+        WorkerSettings(lease_namespace=LEASE_NAMESPACE),
+        CurrentRuns(harness.temporal, asyncio.get_running_loop()),
+    )
+
+    stale = as_attempt_of(handle.id, old_run)  # the activity runs in a thread, as in a worker
+    with pytest.raises(RunSuperseded, match=f"run {new_run} is"):
+        await asyncio.to_thread(stale.run, activities.acquire_leases, take)
+    print(f"\n[reset] an attempt of the replaced run {old_run}: nothing sent")
+    assert harness.leases() == [], "the replaced run took a lease after the new run ended"
+    assert {x: harness.config_map(x).data for x in ("p", "n", "u")} == before
+
+    current = as_attempt_of(handle.id, new_run)  # the same attempt of the current run does
+    taken = await asyncio.to_thread(current.run, activities.acquire_leases, take)
+    assert taken.acquired == [lease.name for lease in leases], taken
+    release = ops.ReleaseLeasesInput(holder=take.holder, leases=leases)
+    await asyncio.to_thread(current.run, activities.release_leases, release)
+    await nothing_left(harness, "reset-stale")
+
+
+async def test_a_reset_after_another_transaction_deleted_the_target_changes_nothing(
+    harness: Harness,
+) -> None:
+    """Seed 7, trial 33 of the fault explorer: our Update committed, another transaction
+    then deleted the target, and a reset started ours again. The new run finds nothing
+    to update and rolls back having written nothing: the other transaction's delete
+    stands, which is what RolledBack promises (another writer's later change survives)."""
+    targets(harness)
+    update = transaction("reset-upd", change("ConfigMap", "u", "Update", {"data": {"w": "3"}}))
+    handle = await harness.start(update)
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    deleted = await harness.run(transaction("reset-del", change("ConfigMap", "u", "Delete")))
+    assert deleted["status"]["phase"] == "Committed", deleted["status"]
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-upd")
+    print(f"\n[reset] after another transaction deleted the target: {status['phase']}")
+    assert status["phase"] == "RolledBack", status
+    assert "not found; Update needs an existing object" in status["message"], status
+    assert status["summary"]["rolledBack"] == 0, status
+    assert harness.config_map("u") is None  # the other transaction's delete stands
+    await nothing_left(harness, "reset-upd")
+    await nothing_left(harness, "reset-del")
+
+
+async def after_the_lease_wait(handle: Any) -> int:
+    """The workflow task that took the leases, after the last wait for one: it also
+    snapshots and starts the commit."""
+    events = (await handle.fetch_history()).events
+    waited = max(e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    return next(
+        int(e.event_id)
+        for e in events
+        if e.event_id > waited and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+
+
+async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_earlier_run_did(
+    harness: Harness, kube_api: Any
+) -> None:
+    """Seed 11, trial 121 of the fault explorer: the reset dropped the earlier run's
+    apply from the history, not its effect, and the reset's run rolled back before it
+    reached its commit (a cancel): RolledBack with every change still applied. Here
+    the reset's run starts again at the workflow task after a lease wait, which takes
+    the leases and snapshots; past ``spec.timeout``, it rolls back before its commit.
+    Every target carries the earlier run's marker: each is undone."""
+    targets(harness)
+    take_lease(kube_api, harness.namespace, "p")  # another transaction holds p a moment
+    timeout = timedelta(seconds=15)
+    started = datetime.now(UTC)
+    manifest = three_changes("reset-late")
+    manifest["spec"]["timeout"] = f"{timeout.seconds}s"
+    handle = await harness.start(manifest)
+    await harness.wait_phase("reset-late", {"Preparing"})
+    free_lease(kube_api, harness.namespace, "p")
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    status = harness.transaction("reset-late")["status"]
+    assert status["phase"] == "Committed", status
+    assert_agrees_with_phase(harness, status)
+    point = await after_the_lease_wait(handle)
+    left = started + timeout + timedelta(seconds=1) - datetime.now(UTC)
+    await asyncio.sleep(max(0.0, left.total_seconds()))  # then the reset's run is past it
+    reset_workflow(handle.id, "--event-id", str(point))
+    status = await finish_latest(harness, handle.id, "reset-late")
+    print(f"\n[reset] rolled back before its commit: {status['phase']}: {status['message']}")
+    assert status["phase"] == "RolledBack", status
+    assert "spec.timeout" in status["message"], status
+    assert_agrees_with_phase(harness, status)  # every target as before
+    assert status["summary"]["rolledBack"] == 3, status
+    await nothing_left(harness, "reset-late")

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from bridge.runs import start_transaction
 from janus.contract.models import (
     TransactionInput,
     TransactionRef,
@@ -16,7 +17,6 @@ from janus.contract.models import (
     TransactionStatus,
 )
 from tests.unit.fake_cluster import FakeCluster
-from workflows import TransactionWorkflow
 
 
 @dataclass
@@ -40,12 +40,7 @@ class Saga:
     task_queue: str
 
     async def start(self, txn: TransactionInput) -> WorkflowHandle[Any, TransactionStatus]:
-        return await self.env.client.start_workflow(
-            TransactionWorkflow.run,
-            txn,
-            id=txn.ref.workflow_id(),
-            task_queue=self.task_queue,
-        )
+        return await start_transaction(self.env.client, txn, task_queue=self.task_queue)
 
     async def outcome(self, handle: WorkflowHandle[Any, TransactionStatus]) -> Outcome:
         """Wait for the end (skipping time), and read the status as last written."""
