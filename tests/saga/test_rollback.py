@@ -8,7 +8,7 @@ import os
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from janus.dev.servers import temporal_cli
 from tests.saga.harness import Harness, change, finish, transaction
 
