@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from activities import ownership
 from activities.cluster import api_errors
 from activities.fingerprint import fingerprint, same
-from activities.kinds import TargetAccess, UndoFacts, kind_of
+from activities.kinds import Found, Request, TargetAccess, UndoFacts, kind_of
 from activities.kinds.target import deletion_pending, marker_of
 from janus.contract.errors import ChangeRejected, InvalidTransaction, TargetConflict
 from janus.contract.models import TransactionRef
@@ -59,10 +59,11 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     kind = kind_of(access.target.change_type)
     marker = marker_for(ref, access.target.index)
     begun_before = kind.before_action(access, ref)
-    body = kind.body(access.target, access.content, marker, snap.resource_version)
+    request = Request(marker, snap.resource_version, snap.uid)
+    body = kind.body(access.target, access.content, request)
     try:
         with api_errors(access.target.describe(), rejected=ChangeRejected, expected=(404, 409)):
-            written = kind.send(access, body, rv=snap.resource_version, uid=snap.uid)
+            written = kind.send(access, body, request)
     except ApiException as err:
         if err.status not in (404, 409):
             raise
@@ -91,12 +92,13 @@ def _apply_after_reading(
         )
     _check_unchanged(target, snap, current, access.key)
     rv = current["metadata"]["resourceVersion"] if current else ""
-    body = kind.body(target, access.content, marker, rv)
+    request = Request(marker, rv, snap.uid)
+    body = kind.body(target, access.content, request)
     if body is not None and current is not None:
         body = kind.over_bookkeeping(access, body, current)
     try:
         with api_errors(target.describe(), rejected=ChangeRejected):
-            written = kind.send(access, body, rv=rv, uid=snap.uid)
+            written = kind.send(access, body, request)
     except ApiException as err:
         if err.status != 409:
             raise
@@ -156,7 +158,7 @@ def undo_change(
         decision = kind.decide_undo(facts)
         if isinstance(decision, UndoResult):
             return decision
-        result = kind.write_undo(access, decision, current, stored, writes)
+        result = kind.write_undo(access, decision, Found(current, stored, writes))
         if result is not None:
             return result
 
@@ -253,4 +255,5 @@ def verify_and_dry_run(access: TargetAccess, snap_current: dict[str, Any] | None
     rv = snap_current["metadata"]["resourceVersion"] if snap_current else ""
     uid = snap_current["metadata"]["uid"] if snap_current else ""
     with api_errors(target.describe(), rejected=InvalidTransaction):
-        kind.send(access, kind.body(target, access.content, None, rv), dry_run=True, rv=rv, uid=uid)
+        request = Request(None, rv, uid, dry_run=True)
+        kind.send(access, kind.body(target, access.content, request), request)

@@ -14,10 +14,10 @@ propagates and Temporal retries it. Around the real work, ``_run``:
   replaced its run (``activities.runs``), nothing is sent, so a timed-out or
   superseded attempt cannot write behind the retry, the rollback or the new run;
 - keeps Secret values out of what the activity says back (``redact``): an
-  error from work that saw a Secret is rebuilt from its scrubbed message;
-- applies the worker's test seams, all off unless configured: faults (fail),
-  crashes (SIGKILL the process), delays, and repeating every activity. Tests
-  exercise the saga through this configuration, never by patching code.
+  error from work that saw a Secret is rebuilt from its scrubbed message.
+
+Each step (a lease, a snapshot, a change's apply or undo) runs inside the
+worker's test seams (``activities.seams``), all off unless configured.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,12 +43,13 @@ from activities.kinds import TargetAccess, kind_of
 from activities.leases import Fence, LeaseKeeper
 from activities.parallel import side_by_side
 from activities.runs import CurrentRuns
+from activities.seams import FaultOperation, Seams
 from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
 from janus.contract import metrics
 from janus.contract import operations as ops
-from janus.contract.config import Fault, FaultOperation, FaultPoint, WorkerSettings
-from janus.contract.errors import InjectedFault, JanusError, SnapshotLost, about_change
+from janus.contract.config import WorkerSettings
+from janus.contract.errors import JanusError, SnapshotLost, about_change
 from janus.contract.models import TransactionRef, holds_secret
 
 T = TypeVar("T")
@@ -71,16 +70,20 @@ DEADLINE_MARGIN = 1.0
 
 class TransactionActivities:
     def __init__(
-        self, cluster: Cluster, settings: WorkerSettings, runs: CurrentRuns | None = None
+        self,
+        cluster: Cluster,
+        settings: WorkerSettings,
+        runs: CurrentRuns | None = None,
+        seams: Seams | None = None,
     ) -> None:
         self.cluster = cluster
         self.settings = settings
         self.runs = runs
+        #: The test seams around every step; off unless given.
+        self.seams = seams or Seams()
         self.leases = LeaseKeeper(cluster)
         self.key = FingerprintKey(cluster, settings.lease_namespace)
         self.snapshots = SnapshotStore(cluster, settings.lease_namespace)
-        self._fired: set[tuple[str, str, int]] = set()
-        self._fired_lock = threading.Lock()
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -108,16 +111,16 @@ class TransactionActivities:
     def acquire_leases(self, request: ops.AcquireLeasesInput) -> ops.AcquireLeasesResult:
         ref = _holder_ref(request.holder)
 
-        def one(position: int) -> ops.Holder | None:
+        def take(position: int) -> ops.Holder | None:
             lease = request.leases[position]
-            self._fault("acquire", ref, position, FaultPoint.BEFORE)
             if request.renewal:
-                blocker = self.leases.renew(lease, request.holder, request.duration_seconds)
-            else:
-                blocker = self.leases.take(lease, request.holder, request.duration_seconds)
-            if blocker is None:
-                self._fault("acquire", ref, position, FaultPoint.AFTER)
-            return blocker
+                return self.leases.renew(lease, request.holder, request.duration_seconds)
+            return self.leases.take(lease, request.holder, request.duration_seconds)
+
+        def one(position: int) -> ops.Holder | None:
+            return self.seams.around(
+                "acquire", ref, position, lambda: take(position), landed=_taken
+            )
 
         def work() -> ops.AcquireLeasesResult:
             renewed_at = datetime.now(UTC)
@@ -149,9 +152,14 @@ class TransactionActivities:
         ref = _holder_ref(request.holder)
 
         def one(lease: ops.LeaseRef, position: int) -> None:
-            self._fault("release", ref, position, FaultPoint.BEFORE)
-            self.leases.release(ops.ReleaseLeasesInput(holder=request.holder, leases=[lease]))
-            self._fault("release", ref, position, FaultPoint.AFTER)
+            self.seams.around(
+                "release",
+                ref,
+                position,
+                lambda: self.leases.release(
+                    ops.ReleaseLeasesInput(holder=request.holder, leases=[lease])
+                ),
+            )
 
         def work() -> None:
             named = list(request.leases)
@@ -178,7 +186,7 @@ class TransactionActivities:
         def look(step: tuple[ops.ResolvedTarget, dict[str, Any] | None]) -> Earlier:
             target, content = step
             with _counted_step("prepare"), about_change(target.index):
-                self._fault("snapshot", request.ref, target.index, FaultPoint.BEFORE)
+                self.seams.before("snapshot", request.ref, target.index)
                 access = TargetAccess(
                     self.cluster, request.identity, target, content, key=self.key.get()
                 )
@@ -222,8 +230,10 @@ class TransactionActivities:
             result = ops.SnapshotResult(snapshots=saved, refused=refused)
             for snap, (_t, found) in zip(result.snapshots, seen, strict=True):
                 snap.managers = found.managers
+            # The step's "after" is after the shards are written: they hold every
+            # target's snapshot at once.
             for target, _found in seen:
-                self._fault("snapshot", request.ref, target.index, FaultPoint.AFTER)
+                self.seams.after("snapshot", request.ref, target.index)
             return result
 
         return self._run(work)
@@ -256,17 +266,19 @@ class TransactionActivities:
             duration_seconds=request.lease_duration_seconds,
         )
 
-        def one(step: tuple[ops.ResolvedTarget, ops.Snapshot]) -> ops.ApplyResult:
-            target, snapshot = step
-            self._fault("apply", request.ref, target.index, FaultPoint.BEFORE)
+        def apply(target: ops.ResolvedTarget, snapshot: ops.Snapshot) -> ops.ApplyResult:
             fence.before_write(target)
             access = TargetAccess(
                 self.cluster, request.identity, target, contents.of(target), key=self.key.get()
             )
             access.stored = lambda: self._stored(request.ref, snapshot, access)
-            result = changes.apply_change(access, request.ref, snapshot)
-            self._fault("apply", request.ref, target.index, FaultPoint.AFTER)
-            return result
+            return changes.apply_change(access, request.ref, snapshot)
+
+        def one(step: tuple[ops.ResolvedTarget, ops.Snapshot]) -> ops.ApplyResult:
+            target, snapshot = step
+            return self.seams.around(
+                "apply", request.ref, target.index, lambda: apply(target, snapshot)
+            )
 
         def work() -> ops.ApplyBatchResult:
             applied, failure = self._batch(
@@ -296,16 +308,15 @@ class TransactionActivities:
             else None
         )
 
-        def one(step: ops.UndoStep) -> ops.UndoResult:
-            index = step.target.index
-            self._fault("undo", request.ref, index, FaultPoint.BEFORE)
+        def undo(step: ops.UndoStep) -> ops.UndoResult:
             access = TargetAccess(self.cluster, request.identity, step.target, key=self.key.get())
             if fence is not None:
                 access.fence = lambda: fence.before_write(step.target)
             stored = self._stored(request.ref, step.snapshot, access)
-            result = changes.undo_change(access, request.ref, step, stored)
-            self._fault("undo", request.ref, index, FaultPoint.AFTER)
-            return result
+            return changes.undo_change(access, request.ref, step, stored)
+
+        def one(step: ops.UndoStep) -> ops.UndoResult:
+            return self.seams.around("undo", request.ref, step.target.index, lambda: undo(step))
 
         def work() -> ops.UndoBatchResult:
             done, failure = self._batch(
@@ -350,7 +361,7 @@ class TransactionActivities:
         for index, step in steps:
             if done and (
                 time.monotonic() - started >= budget_seconds
-                or _matching(self.settings.delays, operation, ref, index, FaultPoint.BEFORE)
+                or self.seams.delays_before(operation, ref, index)
             ):
                 break
             try:
@@ -392,10 +403,7 @@ class TransactionActivities:
         stale = self.runs.stop_for_attempt() if self.runs is not None else None
         with _heartbeating(), _attempt_deadline(writes_targets, stale), redact.scope():
             try:
-                result = work()
-                if self.settings.repeat_activities:
-                    result = work()
-                return result
+                return self.seams.repeated(work)
             except JanusError as err:
                 details = [err.index] if err.index is not None else []
                 failure = ApplicationError(
@@ -412,25 +420,10 @@ class TransactionActivities:
                 text = redact.scrub(f"{type(err).__name__}: {err}")
                 raise ApplicationError(text, type=type(err).__name__) from None
 
-    def _fault(self, operation: str, ref: TransactionRef, index: int, point: FaultPoint) -> None:
-        """The worker's configured seams: delay, then crash, then fail."""
-        for delay in _matching(self.settings.delays, operation, ref, index, point):
-            time.sleep(delay.seconds)
-        for _crash in _matching(self.settings.crashes, operation, ref, index, point):
-            logger.warning("injected crash: SIGKILL %s %s of change %s", point, operation, index)
-            for handler in logging.getLogger().handlers:
-                with contextlib.suppress(Exception):
-                    handler.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-        for _fault in _matching(self.settings.faults, operation, ref, index, point):
-            if point == FaultPoint.BEFORE:
-                raise InjectedFault(f"injected fault: {operation} of change {index} failed")
-            with self._fired_lock:
-                key = (ref.uid, operation, index)
-                if key in self._fired:
-                    continue
-                self._fired.add(key)
-            raise RuntimeError(f"injected crash after {operation} of change {index}")
+
+def _taken(blocker: ops.Holder | None) -> bool:
+    """A lease step landed when nobody else held the lease."""
+    return blocker is None
 
 
 #: How ``janus_item_operations_total`` names the steps of a batch.
@@ -473,12 +466,6 @@ def _counted_step(operation: str) -> Iterator[_Counted]:
         metrics.ITEM_OPERATIONS.labels(operation, "retried").inc()
         raise
     metrics.ITEM_OPERATIONS.labels(operation, counted.outcome).inc()
-
-
-def _matching(
-    faults: tuple[Fault, ...], operation: str, ref: TransactionRef, index: int, point: FaultPoint
-) -> list[Fault]:
-    return [f for f in faults if f.point == point and f.matches(operation, index, ref.name)]
 
 
 def _holder_ref(holder: str) -> TransactionRef:

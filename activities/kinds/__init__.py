@@ -8,7 +8,15 @@ line here.
 
 from __future__ import annotations
 
-from activities.kinds.base import ChangeKind, UndoDecision, UndoFacts, UndoWrite, Verbs
+from activities.kinds.base import (
+    ChangeKind,
+    Found,
+    Request,
+    UndoDecision,
+    UndoFacts,
+    UndoWrite,
+    Verbs,
+)
 from activities.kinds.create import Create
 from activities.kinds.delete import Delete
 from activities.kinds.patch import Patch
@@ -32,6 +40,8 @@ def kind_of(change_type: ChangeType) -> ChangeKind:
 __all__ = [
     "KINDS",
     "ChangeKind",
+    "Found",
+    "Request",
     "TargetAccess",
     "UndoDecision",
     "UndoFacts",

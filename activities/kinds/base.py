@@ -40,6 +40,35 @@ from janus.contract.operations import (
     marker_for,
 )
 
+#: An object as the API server returns it, or None (absent; or no body to send).
+Body = dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a change's action: its marker (None for a dry run, which leaves
+    none), and the resourceVersion and uid it is preconditioned on ('' for none)."""
+
+    marker: str | None
+    rv: str = ""
+    uid: str = ""
+    dry_run: bool = False
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The request's query options: a dry run's."""
+        return {"dry_run": "All"} if self.dry_run else {}
+
+
+@dataclass(frozen=True)
+class Found:
+    """What an undo write goes by: the target as the undo found it, its snapshot, and
+    other managers' writes since."""
+
+    current: Body
+    stored: Body
+    writes: ownership.Writes
+
 
 class Verbs(NamedTuple):
     """The RBAC verbs a change needs besides ``get``."""
@@ -123,22 +152,12 @@ class ChangeKind(ABC):
             )
 
     @abstractmethod
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any] | None:
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
         """What the action sends: the content, named, marked and preconditioned."""
 
     @abstractmethod
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any] | None:
-        """Perform the action's request; return the object after it (None when gone)."""
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
+        """Send the action's ``body``; return the object after it (None when gone)."""
 
     def over_bookkeeping(
         self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
@@ -159,7 +178,7 @@ class ChangeKind(ABC):
         return None
 
     def applied_by_earlier_run(
-        self, access: TargetAccess, ref: TransactionRef, current: dict[str, Any] | None
+        self, access: TargetAccess, ref: TransactionRef, current: Body
     ) -> bool:
         """Whether this change already landed (an earlier run of the same Transaction)."""
         return marker_of(current) == marker_for(ref, access.target.index)
@@ -178,17 +197,10 @@ class ChangeKind(ABC):
     def decide_undo(facts: UndoFacts) -> UndoDecision:
         """The undo's decision from what it found: pure, so it can be tested on a table."""
 
-    def write_undo(
-        self,
-        access: TargetAccess,
-        write: UndoWrite,
-        current: dict[str, Any] | None,
-        stored: dict[str, Any] | None,
-        writes: ownership.Writes,
-    ) -> UndoResult | None:
+    def write_undo(self, access: TargetAccess, write: UndoWrite, found: Found) -> UndoResult | None:
         """Make the undo's write; None when the target moved meanwhile (decide again)."""
-        assert write == UndoWrite.RESTORE and current is not None and stored is not None
-        return restore(access, current, stored, writes)
+        assert write == UndoWrite.RESTORE and found.current is not None and found.stored
+        return restore(access, found.current, found.stored, found.writes)
 
 
 def never_ours() -> UndoResult:

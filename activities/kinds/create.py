@@ -12,10 +12,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from activities import ownership
 from activities.cluster import api_errors
 from activities.kinds.base import (
+    Body,
     ChangeKind,
+    Found,
+    Request,
     UndoDecision,
     UndoFacts,
     UndoWrite,
@@ -52,45 +54,26 @@ class Create(ChangeKind):
                 f"{target.describe()}: already exists; use Update or Patch, or delete it first"
             )
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any]:
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
         # No resourceVersion: the object's absence is the precondition.
-        return typed(named_body(target, content, marker), target)
+        return typed(named_body(target, content, request.marker), target)
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         created = access.dyn.create(
             access.resource,
             body=body,
             namespace=access.target.namespace,
             field_manager=FIELD_MANAGER,
-            **options,
+            **request.options,
         )
-        written: dict[str, Any] = created.to_dict()
-        return written
+        return created.to_dict()
 
     def absent_before(self) -> bool:
         return True
 
-    def write_undo(
-        self,
-        access: TargetAccess,
-        write: UndoWrite,
-        current: dict[str, Any] | None,
-        stored: dict[str, Any] | None,
-        writes: ownership.Writes,
-    ) -> UndoResult | None:
-        assert write == UndoWrite.REMOVE and current is not None
-        return remove(access, current)
+    def write_undo(self, access: TargetAccess, write: UndoWrite, found: Found) -> UndoResult | None:
+        assert write == UndoWrite.REMOVE and found.current is not None
+        return remove(access, found.current)
 
 
 def remove(access: TargetAccess, current: dict[str, Any]) -> UndoResult | None:

@@ -15,10 +15,12 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from activities import ownership
 from activities.cluster import api_errors
 from activities.kinds.base import (
+    Body,
     ChangeKind,
+    Found,
+    Request,
     UndoDecision,
     UndoFacts,
     UndoWrite,
@@ -90,33 +92,20 @@ class Delete(ChangeKind):
 
     decide_undo = staticmethod(decide_undo)
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> None:
-        return None
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
+        return None  # the object goes: no content, no marker
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> None:
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         # With a body, the API server reads DeleteOptions from it and ignores the
         # dryRun query parameter: a dry run must say so in the body.
-        options = preconditions(rv, uid)
-        if dry_run:
+        options = preconditions(request.rv, request.uid)
+        if request.dry_run:
             options["dryRun"] = ["All"]
         t = access.target
         access.dyn.delete(
-            access.resource,
-            name=t.name,
-            namespace=t.namespace,
-            body=options,
-            **({"dry_run": "All"} if dry_run else {}),
+            access.resource, name=t.name, namespace=t.namespace, body=options, **request.options
         )
+        return None
 
     def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
         return note_deletion(access, ref)
@@ -133,7 +122,7 @@ class Delete(ChangeKind):
         )
 
     def applied_by_earlier_run(
-        self, access: TargetAccess, ref: TransactionRef, current: dict[str, Any] | None
+        self, access: TargetAccess, ref: TransactionRef, current: Body
     ) -> bool:
         return current is None and deletion_noted(access, ref)
 
@@ -144,21 +133,14 @@ class Delete(ChangeKind):
         certain = applied is not None and not applied.already_applied
         return certain or deletion_noted(access, ref)
 
-    def write_undo(
-        self,
-        access: TargetAccess,
-        write: UndoWrite,
-        current: dict[str, Any] | None,
-        stored: dict[str, Any] | None,
-        writes: ownership.Writes,
-    ) -> UndoResult | None:
+    def write_undo(self, access: TargetAccess, write: UndoWrite, found: Found) -> UndoResult | None:
         if write == UndoWrite.RECREATE_WHEN_GONE:
             wait_until_gone(access)
             return None  # gone: decide again (re-create it)
         if write != UndoWrite.RECREATE:
-            return super().write_undo(access, write, current, stored, writes)
-        assert stored is not None, "a Delete always has a snapshot"
-        return recreate(access, stored)
+            return super().write_undo(access, write, found)
+        assert found.stored is not None, "a Delete always has a snapshot"
+        return recreate(access, found.stored)
 
 
 def wait_until_gone(access: TargetAccess) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.kinds.base import Verbs
+from activities.kinds.base import Body, Request, Verbs
 from activities.kinds.target import FIELD_MANAGER, TargetAccess, named_body
 from activities.kinds.update import Update, keeping_finalizers_added, preconditioned
 from janus.contract.operations import ResolvedTarget
@@ -21,11 +21,9 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 class Patch(Update):
     verbs = Verbs(action="patch", undo="update")
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any]:
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
         # A patch names only what it changes: no apiVersion or kind of its own.
-        return preconditioned(named_body(target, content, marker), rv)
+        return preconditioned(named_body(target, content, request.marker), request)
 
     def over_bookkeeping(
         self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
@@ -36,16 +34,7 @@ class Patch(Update):
             return body
         return keeping_finalizers_added(body, current, access.stored)
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         t = access.target
         patched = access.dyn.patch(
             access.resource,
@@ -54,7 +43,6 @@ class Patch(Update):
             namespace=t.namespace,
             content_type=STRATEGIC_MERGE_PATCH if t.builtin else MERGE_PATCH,
             field_manager=FIELD_MANAGER,
-            **options,
+            **request.options,
         )
-        written: dict[str, Any] = patched.to_dict()
-        return written
+        return patched.to_dict()

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.kinds.base import (
+    Body,
     ChangeKind,
+    Request,
     UndoDecision,
     UndoFacts,
     Verbs,
@@ -40,26 +42,15 @@ class Update(ChangeKind):
 
     decide_undo = staticmethod(decide_undo)
 
-    def body(
-        self, target: ResolvedTarget, content: dict[str, Any] | None, marker: str | None, rv: str
-    ) -> dict[str, Any]:
-        return preconditioned(typed(named_body(target, content, marker), target), rv)
+    def body(self, target: ResolvedTarget, content: Body, request: Request) -> Body:
+        return preconditioned(typed(named_body(target, content, request.marker), target), request)
 
     def over_bookkeeping(
         self, access: TargetAccess, body: dict[str, Any], current: dict[str, Any]
     ) -> dict[str, Any]:
         return keeping_finalizers_added(body, current, access.stored)
 
-    def send(
-        self,
-        access: TargetAccess,
-        body: dict[str, Any] | None,
-        *,
-        dry_run: bool = False,
-        rv: str = "",
-        uid: str = "",
-    ) -> dict[str, Any]:
-        options: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+    def send(self, access: TargetAccess, body: Body, request: Request) -> Body:
         t = access.target
         replaced = access.dyn.replace(
             access.resource,
@@ -67,16 +58,15 @@ class Update(ChangeKind):
             name=t.name,
             namespace=t.namespace,
             field_manager=FIELD_MANAGER,
-            **options,
+            **request.options,
         )
-        written: dict[str, Any] = replaced.to_dict()
-        return written
+        return replaced.to_dict()
 
 
-def preconditioned(body: dict[str, Any], rv: str) -> dict[str, Any]:
+def preconditioned(body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Guard a write by the resourceVersion it was decided on."""
-    if rv:
-        body["metadata"]["resourceVersion"] = rv
+    if request.rv:
+        body["metadata"]["resourceVersion"] = request.rv
     return body
 
 

@@ -25,7 +25,7 @@ def load(
 
     Raises:
         pydantic.ValidationError: every problem, each located at its field.
-        ValueError: the Temporal profile file cannot be read, or a seam is malformed.
+        ValueError: the Temporal profile file cannot be read.
     """
     environ = os.environ if env is None else env
     sections = ProcessSettings.sections()

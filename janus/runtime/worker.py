@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Cluster, CurrentRuns, TransactionActivities
+from activities.seams import Seams
 from janus.clients.kubernetes import kubernetes_client
 from janus.clients.temporal import connect
 from janus.contract.config import WorkerSettings
@@ -44,9 +45,14 @@ def build_worker(
     task_queue: str,
     api_client: ApiClient,
     settings: WorkerSettings,
+    seams: Seams | None = None,
 ) -> Worker:
+    """The worker of one task queue. Its test seams are ``seams``, or when None those
+    the environment configures (``JANUS_FAULTS``, ``JANUS_CRASH_AT``...; off unless set)."""
     runs = CurrentRuns(client, asyncio.get_running_loop())
-    activities = TransactionActivities(Cluster(api_client), settings, runs)
+    activities = TransactionActivities(
+        Cluster(api_client), settings, runs, seams if seams is not None else Seams.from_env()
+    )
     return Worker(
         client,
         task_queue=task_queue,

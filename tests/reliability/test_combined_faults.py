@@ -50,7 +50,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 from temporalio.client import Client
 
-from janus.contract.config import Fault, WorkerSettings
+from activities.seams import Fault, Seams
 from janus.contract.operations import CHANGE_MARKER, lease_name
 from janus.contract.wire import micro_time
 from tests.bridge.support import kubectl
@@ -333,15 +333,12 @@ async def test_janus_retry_never_writes_a_target_another_transaction_holds(
     )
     kubeconfig = str(endpoints.kubeconfig)
     # The first run: undo 0 fails for good, so the transaction ends Failed.
-    faulty = WorkerSettings(
-        lease_namespace=LEASE_NAMESPACE,
-        faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")),
-    )
+    faulty = Seams(faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")))
     handle = await harness.start(manifest)
     await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
     assert harness.transaction("fenced")["status"]["phase"] == "Failed"
     assert harness.leases() == []
-    healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+    healthy = Seams()
 
     take_lease(kube_api, namespace, "first")
     before = harness.config_map("first")
@@ -657,9 +654,7 @@ async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_ba
         patch("p2", v="2"),  # fails: the injected fault
     )
     kubeconfig = str(endpoints.kubeconfig)
-    faulty = WorkerSettings(
-        lease_namespace=LEASE_NAMESPACE, faults=(Fault.parse("apply:2:before"),)
-    )
+    faulty = Seams(faults=(Fault.parse("apply:2:before"),))
     try:
         handle = await harness.start(manifest)
         await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
@@ -678,7 +673,7 @@ async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_ba
         release(namespace, "guarded")  # the other writer is done: the object goes
         janus_retry(namespace, "held")
         retried = temporal_client.get_workflow_handle(handle.id)
-        healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+        healthy = Seams()
         await run_worker_until(
             temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
         )

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from janus.contract.operations import lease_name
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps

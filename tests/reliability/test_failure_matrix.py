@@ -27,7 +27,7 @@ from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
 from temporalio.client import Client
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from tests.reliability import tally
 from tests.reliability.cases import (
     CLEAN,

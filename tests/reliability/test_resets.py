@@ -30,9 +30,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import Cluster, CurrentRuns, TransactionActivities
 from activities.runs import RunSuperseded
+from activities.seams import Fault
 from janus.clients.kubernetes import kubernetes_client
 from janus.contract import operations as ops
-from janus.contract.config import Fault, WorkerSettings
+from janus.contract.config import WorkerSettings
 from janus.contract.models import TransactionInput
 from tests.reliability.test_combined_faults import (
     free_lease,

@@ -8,7 +8,8 @@ import pytest
 
 from activities import redact
 from activities.access import needed
-from janus.contract.config import Fault, FaultPoint, WorkerSettings
+from activities.seams import Fault, FaultPoint, Seams
+from janus.contract.config import WorkerSettings
 from janus.contract.models import ChangeType, TransactionInput
 from janus.contract.operations import ResolvedTarget
 
@@ -32,11 +33,12 @@ def test_worker_seams_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("JANUS_CRASH_AT", "apply:2:after@t1,snapshot:0:before")
     monkeypatch.setenv("JANUS_DELAYS", "apply:1:before:250ms")
     monkeypatch.setenv("JANUS_REQUIRE_SERVICE_ACCOUNT", "1")
-    settings = WorkerSettings.from_env()
-    assert [f.operation for f in settings.crashes] == ["apply", "snapshot"]
-    assert settings.delays[0].seconds == 0.25
-    assert settings.faults[0].point == FaultPoint.BEFORE
-    assert settings.require_service_account and not settings.repeat_activities
+    seams = Seams.from_env()
+    assert [f.operation for f in seams.crashes] == ["apply", "snapshot"]
+    assert seams.delays[0].seconds == 0.25
+    assert seams.faults[0].point == FaultPoint.BEFORE
+    assert not seams.repeat_activities
+    assert WorkerSettings.from_env().require_service_account
 
 
 def test_secret_content_is_withheld_from_the_workflow_input() -> None:

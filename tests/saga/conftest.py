@@ -13,6 +13,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
+from activities.seams import Seams
 from janus.contract.config import WorkerSettings
 from janus.contract.crd import custom_resource_definition
 from janus.runtime.worker import build_worker
@@ -89,17 +90,18 @@ StartWorker = Callable[..., Awaitable[None]]
 async def start_worker(
     temporal_client: Client, task_queue: str, endpoints: object
 ) -> AsyncIterator[StartWorker]:
-    """Start a worker on the test's task queue, with the given settings."""
+    """Start a worker on the test's task queue, with the given test seams."""
     from janus.clients.kubernetes import kubernetes_client
 
     running: list[tuple[object, asyncio.Task[None]]] = []
 
-    async def start(**settings: object) -> None:
+    async def start(**seams: object) -> None:
         worker = build_worker(
             temporal_client,
             task_queue=task_queue,
             api_client=kubernetes_client(str(endpoints.kubeconfig)),  # type: ignore[attr-defined]
-            settings=WorkerSettings(lease_namespace=LEASE_NAMESPACE, **settings),
+            settings=WorkerSettings(lease_namespace=LEASE_NAMESPACE),
+            seams=Seams(**seams),
         )
         running.append((worker, asyncio.create_task(worker.run())))
 
@@ -121,7 +123,7 @@ async def harness(
 ) -> Harness:
     """A worker and the helpers to drive transactions.
 
-    The worker's settings come from the test's ``@pytest.mark.worker(**settings)``.
+    The worker's test seams come from the test's ``@pytest.mark.worker(**seams)``.
     """
     marker = request.node.get_closest_marker("worker")
     await start_worker(**(marker.kwargs if marker else {}))

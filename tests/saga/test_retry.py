@@ -8,18 +8,23 @@ from typing import Any
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 
+from activities.seams import Fault, Seams
 from janus.cli.retry import retry_rollback
 from janus.clients.kubernetes import kubernetes_client
-from janus.contract.config import Fault, WorkerSettings
+from janus.contract.config import WorkerSettings
 from janus.runtime.worker import build_worker
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 
 async def run_worker_until(
-    client: Client, task_queue: str, kubeconfig: str, settings: WorkerSettings, done: Any
+    client: Client, task_queue: str, kubeconfig: str, seams: Seams, done: Any
 ) -> None:
     worker = build_worker(
-        client, task_queue=task_queue, api_client=kubernetes_client(kubeconfig), settings=settings
+        client,
+        task_queue=task_queue,
+        api_client=kubernetes_client(kubeconfig),
+        settings=WorkerSettings(lease_namespace=LEASE_NAMESPACE),
+        seams=seams,
     )
     async with worker:
         await done
@@ -40,10 +45,7 @@ async def test_failed_rollback_is_retried_after_the_cause_is_fixed(
             for n in ("first", "second")
         ]
     )
-    failing_undo = WorkerSettings(
-        lease_namespace=LEASE_NAMESPACE,
-        faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")),
-    )
+    failing_undo = Seams(faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")))
     manifest = transaction(
         "stuck",
         change("ConfigMap", "first", "Patch", {"data": {"v": "2"}}),
@@ -59,7 +61,7 @@ async def test_failed_rollback_is_retried_after_the_cause_is_fixed(
     assert harness.config_map("first").data == {"v": "2"}  # the undo really did not run
 
     await retry_rollback(temporal_client, handle.id, reason="test: fault removed")
-    healthy = WorkerSettings(lease_namespace=LEASE_NAMESPACE)
+    healthy = Seams()
     retried = temporal_client.get_workflow_handle(handle.id)
     await run_worker_until(
         temporal_client,

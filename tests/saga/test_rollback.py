@@ -10,7 +10,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from janus.dev.servers import temporal_cli
 from tests.saga.harness import Harness, change, finish, transaction
 

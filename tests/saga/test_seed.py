@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from janus.contract.config import Fault
+from activities.seams import Fault
 from tests.saga.harness import Harness, example
 
 

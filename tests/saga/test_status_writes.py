@@ -12,8 +12,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
 from activities.cluster import Cluster
+from activities.seams import Fault
 from activities.status import mirror_status
-from janus.contract.config import Fault
 from janus.contract.models import Phase, TransactionRef, TransactionStatus
 from janus.contract.operations import MirrorStatusInput
 from tests.saga.harness import Harness, change, finish, transaction

@@ -13,6 +13,7 @@ import pytest
 
 from activities.kinds import (
     KINDS,
+    Request,
     TargetAccess,
     UndoDecision,
     UndoFacts,
@@ -51,6 +52,25 @@ DELETING_BY_OTHERS = UndoFacts(exists=True, as_before=True, resource_version="5"
 
 Expected = UndoWrite | tuple[UndoOutcome, str]
 
+NEVER_CHANGED = (NOTHING, "this transaction never changed it; left as it is")
+KUBECTL_WROTE_8 = (
+    MODIFIED,
+    "changed by someone else after this transaction (now resourceVersion 8, written by "
+    "kubectl); left as they wrote it, not restored",
+)
+CHANGED_AT = {
+    rv: (
+        MODIFIED,
+        f"changed by someone else after this transaction (now resourceVersion {rv}); left as "
+        "they wrote it, not restored",
+    )
+    for rv in ("8", "9")
+}
+DELETED_FIRST = (
+    NOTHING,
+    "deleted by someone else before this transaction's Delete ran; not recreated",
+)
+
 
 def outcome(decision: UndoDecision) -> Expected:
     """A decision as a table cell: the write, or the outcome and its message."""
@@ -62,40 +82,14 @@ def outcome(decision: UndoDecision) -> Expected:
 # What the undo does when it finds the target so; the same for Update and Patch.
 REWRITE_TABLE: list[tuple[UndoFacts, Expected]] = [
     (OURS, UndoWrite.RESTORE),
-    (
-        OURS_THEN_KUBECTL,
-        (
-            MODIFIED,
-            "changed by someone else after this transaction (now resourceVersion 8, written "
-            "by kubectl); left as they wrote it, not restored",
-        ),
-    ),
-    (
-        OURS_THEN_CHANGED,
-        (
-            MODIFIED,
-            "changed by someone else after this transaction (now resourceVersion 8); left as "
-            "they wrote it, not restored",
-        ),
-    ),
+    (OURS_THEN_KUBECTL, KUBECTL_WROTE_8),
+    (OURS_THEN_CHANGED, CHANGED_AT["8"]),
     (NOT_OURS_AS_BEFORE, (RESTORED, "already as before")),
-    (
-        NOT_OURS_CHANGED,  # the writers are named only for a target that carries our marker
-        (
-            MODIFIED,
-            "changed by someone else after this transaction (now resourceVersion 9); left as "
-            "they wrote it, not restored",
-        ),
-    ),
-    (NEVER_LANDED, (NOTHING, "this transaction never changed it; left as it is")),
-    (
-        GONE,
-        (
-            MODIFIED,
-            "deleted by someone else after this transaction changed it; not recreating",
-        ),
-    ),
-    (GONE_AFTER_FAILURE, (NOTHING, "this transaction never changed it; left as it is")),
+    # The writers are named only for a target that carries our marker.
+    (NOT_OURS_CHANGED, CHANGED_AT["9"]),
+    (NEVER_LANDED, NEVER_CHANGED),
+    (GONE, (MODIFIED, "deleted by someone else after this transaction changed it; not recreating")),
+    (GONE_AFTER_FAILURE, NEVER_CHANGED),
 ]
 
 
@@ -113,14 +107,7 @@ def test_patch_undo_decides_as_update(facts: UndoFacts, expected: Expected) -> N
     ("facts", "expected"),
     [
         (OURS, UndoWrite.REMOVE),
-        (
-            OURS_THEN_KUBECTL,
-            (
-                MODIFIED,
-                "changed by someone else after this transaction (now resourceVersion 8, "
-                "written by kubectl); left as they wrote it, not restored",
-            ),
-        ),
+        (OURS_THEN_KUBECTL, KUBECTL_WROTE_8),
         (GONE, (NOTHING, "not there")),
         (GONE_AFTER_FAILURE, (NOTHING, "not there")),
         (NOT_OURS_AS_BEFORE, (NOTHING, "the object there was not created by this transaction")),
@@ -135,20 +122,8 @@ def test_create_undo_removes_only_the_object_it_made(facts: UndoFacts, expected:
     ("facts", "expected"),
     [
         (GONE_BY_US, UndoWrite.RECREATE),
-        (
-            GONE,
-            (
-                NOTHING,
-                "deleted by someone else before this transaction's Delete ran; not recreated",
-            ),
-        ),
-        (
-            GONE_AFTER_FAILURE,
-            (
-                NOTHING,
-                "deleted by someone else before this transaction's Delete ran; not recreated",
-            ),
-        ),
+        (GONE, DELETED_FIRST),
+        (GONE_AFTER_FAILURE, DELETED_FIRST),
         (NOT_OURS_AS_BEFORE, (RESTORED, "already as before")),  # recreated meanwhile
         # Nothing clears a deletionTimestamp: wait for it to go, then re-create it.
         (DELETING_BY_US, UndoWrite.RECREATE_WHEN_GONE),
@@ -156,15 +131,8 @@ def test_create_undo_removes_only_the_object_it_made(facts: UndoFacts, expected:
             DELETING_BY_OTHERS,
             (MODIFIED, f"{HELD}: deleted by someone else after the snapshot; not recreated"),
         ),
-        (NEVER_LANDED, (NOTHING, "this transaction never changed it; left as it is")),
-        (
-            NOT_OURS_CHANGED,
-            (
-                MODIFIED,
-                "changed by someone else after this transaction (now resourceVersion 9); "
-                "left as they wrote it, not restored",
-            ),
-        ),
+        (NEVER_LANDED, NEVER_CHANGED),
+        (NOT_OURS_CHANGED, CHANGED_AT["9"]),
     ],
 )
 def test_delete_undo_recreates_only_what_it_deleted(facts: UndoFacts, expected: Expected) -> None:
@@ -269,53 +237,23 @@ def test_a_kind_needs_its_target_absent_or_there(
 
 
 CONTENT: dict[str, Any] = {"data": {"k": "v"}, "metadata": {"labels": {"a": "b"}}}
+MARKED = {
+    "labels": {"a": "b"},
+    "name": "c",
+    "namespace": "ns",
+    "annotations": {CHANGE_MARKER: "uid/2"},
+}
+WHOLE = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}}
 
 
 @pytest.mark.parametrize(
     ("change_type", "expected"),
     [
-        (
-            ChangeType.CREATE,  # no resourceVersion: the object's absence is the precondition
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "data": {"k": "v"},
-                "metadata": {
-                    "labels": {"a": "b"},
-                    "name": "c",
-                    "namespace": "ns",
-                    "annotations": {CHANGE_MARKER: "uid/2"},
-                },
-            },
-        ),
-        (
-            ChangeType.UPDATE,
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "data": {"k": "v"},
-                "metadata": {
-                    "labels": {"a": "b"},
-                    "name": "c",
-                    "namespace": "ns",
-                    "annotations": {CHANGE_MARKER: "uid/2"},
-                    "resourceVersion": "41",
-                },
-            },
-        ),
-        (
-            ChangeType.PATCH,  # a patch names only what it changes
-            {
-                "data": {"k": "v"},
-                "metadata": {
-                    "labels": {"a": "b"},
-                    "name": "c",
-                    "namespace": "ns",
-                    "annotations": {CHANGE_MARKER: "uid/2"},
-                    "resourceVersion": "41",
-                },
-            },
-        ),
+        # No resourceVersion: the object's absence is the precondition.
+        (ChangeType.CREATE, {**WHOLE, "metadata": MARKED}),
+        (ChangeType.UPDATE, {**WHOLE, "metadata": {**MARKED, "resourceVersion": "41"}}),
+        # A patch names only what it changes.
+        (ChangeType.PATCH, {"data": {"k": "v"}, "metadata": {**MARKED, "resourceVersion": "41"}}),
         (ChangeType.DELETE, None),
     ],
 )
@@ -323,7 +261,8 @@ def test_each_kind_sends_its_content_named_marked_and_preconditioned(
     change_type: ChangeType, expected: dict[str, Any] | None
 ) -> None:
     content = None if change_type == ChangeType.DELETE else CONTENT
-    assert kind_of(change_type).body(target(change_type), content, "uid/2", "41") == expected
+    request = Request("uid/2", rv="41")
+    assert kind_of(change_type).body(target(change_type), content, request) == expected
     assert "annotations" not in CONTENT["metadata"]  # the change's content is left as it was
 
 
