@@ -48,9 +48,9 @@ from activities.snapshots import Earlier, SnapshotStore
 from janus.clients.kubernetes import writes_until
 from janus.contract import metrics
 from janus.contract import operations as ops
-from janus.contract.config import WorkerSettings
 from janus.contract.errors import JanusError, SnapshotLost, about_change
 from janus.contract.models import TransactionRef, holds_secret
+from janus.contract.settings import WorkerSettings
 
 T = TypeVar("T")
 S = TypeVar("S")

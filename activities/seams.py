@@ -37,9 +37,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from janus.contract.config import env_flag
 from janus.contract.errors import JanusError
 from janus.contract.models import TransactionRef, parse_duration
+from janus.contract.settings import env_flag
 
 T = TypeVar("T")
 

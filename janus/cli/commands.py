@@ -27,7 +27,6 @@ from pydantic import ValidationError
 
 from janus.cli import flags
 from janus.contract.settings import (
-    DEFAULT_SYSTEM_NAMESPACE,
     ClusterSettings,
     ProcessSettings,
     values_from_env,
@@ -41,12 +40,7 @@ temporal_options = flags.options("temporal")
 cluster_options = flags.options("cluster")
 probe_options = flags.options("probes", "")
 bridge_options = flags.options("bridge")
-worker_options = click.option(
-    "--lease-namespace",
-    "worker__lease_namespace",
-    help="Where the targets' Leases live; every worker must agree.  "
-    f"[env var: JANUS_LEASE_NAMESPACE]  [default: {DEFAULT_SYSTEM_NAMESPACE}]",
-)
+worker_options = flags.options("worker")
 
 
 #: The settings sections of ``janus worker`` and ``janus bridge`` (``janus run``: both).

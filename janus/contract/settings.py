@@ -44,8 +44,6 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from janus.contract.config import WorkerSettings
-
 DEFAULT_TASK_QUEUE = "janus"
 DEFAULT_SYSTEM_NAMESPACE = "janus-system"
 DEFAULT_INSTALLATION = "janus"
@@ -280,6 +278,38 @@ def installation_for(task_queue: str) -> str:
     ``Team_A`` → ``team-a`` (a DNS label, as the names built from it need)."""
     name = re.sub(r"[^a-z0-9]+", "-", task_queue.lower()).strip("-")[:INSTALLATION_MAX]
     return name.rstrip("-") or DEFAULT_INSTALLATION
+
+
+class WorkerSettings(_Settings):
+    """What the activities need to know about their cluster.
+
+    (The worker's test seams, ``JANUS_FAULTS`` and the like, are no part of it:
+    ``activities.seams`` reads them.)
+    """
+
+    lease_namespace: str = setting(
+        DEFAULT_SYSTEM_NAMESPACE,
+        flag="--lease-namespace",
+        env="JANUS_LEASE_NAMESPACE",
+        description="Where the targets' Leases live; every worker must agree.",
+    )
+    require_service_account: bool = setting(
+        False,
+        env="JANUS_REQUIRE_SERVICE_ACCOUNT",
+        description="Refuse Transactions without spec.serviceAccountName, so the worker "
+        "never changes a target with its own rights: with the minimal RBAC those still "
+        "cover updating ConfigMaps and Secrets (it keeps snapshots in them).",
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
+        """As the environment sets them (``janus worker`` without flags)."""
+        return cls.model_validate(values_from_env(cls, {}, os.environ if env is None else env))
+
+
+def env_flag(variable: str) -> bool:
+    """Whether an environment variable turns a test seam on (1, true or yes)."""
+    return os.environ.get(variable, "").lower() in ("1", "true", "yes")
 
 
 class BridgeSettings(_Settings):

@@ -26,8 +26,13 @@ from temporalio.worker import Worker
 
 from bridge import Bridge
 from janus.clients.temporal import temporal_client
-from janus.contract.config import WorkerSettings
-from janus.contract.settings import BridgeSettings, ClusterSettings, ProbeSettings, TemporalSettings
+from janus.contract.settings import (
+    BridgeSettings,
+    ClusterSettings,
+    ProbeSettings,
+    TemporalSettings,
+    WorkerSettings,
+)
 from janus.contract.versioning import served_queues
 from janus.runtime import preflight
 from janus.runtime.health import Check, HealthServer

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from janus.clients.temporal import temporal_values
-from janus.contract.config import WorkerSettings
 from janus.contract.settings import ProcessSettings, values_from_env
 
 
@@ -33,8 +32,6 @@ def load(
     for section, given in flags.items():
         if section == "temporal":
             values[section] = temporal_values(given, environ)
-        elif section == "worker":
-            values[section] = {**WorkerSettings.from_env().model_dump(), **given}
         elif section:
             values[section] = values_from_env(sections[section], given, environ)
     return ProcessSettings.model_validate(values)

@@ -17,7 +17,7 @@ from activities import Cluster, CurrentRuns, TransactionActivities
 from activities.seams import Seams
 from janus.clients.kubernetes import kubernetes_client
 from janus.clients.temporal import connect
-from janus.contract.config import WorkerSettings
+from janus.contract.settings import WorkerSettings
 from janus.contract.versioning import served_queues, worker_identity
 from janus.runtime.outcomes import OutcomeInterceptor
 from janus.runtime.settings import load

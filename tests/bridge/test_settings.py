@@ -195,7 +195,7 @@ def test_the_readme_settings_table_names_the_declared_flags_and_variables() -> N
     flags |= {flag for f in fields if f and f["flag"] for flag in f["flag"].split("/")}
     table = (ROOT / "README.md").read_text().split("| Variable (flag) |")[1].split("\n\n")[0]
     named = [row.split(" | ")[0] for row in table.splitlines()[2:]]
-    outside = {"JANUS_BUILD_ID", "TEMPORAL_CONFIG_FILE", "JANUS_LEASE_NAMESPACE"}
+    outside = {"JANUS_BUILD_ID", "TEMPORAL_CONFIG_FILE"}
     assert {v for row in named for v in re.findall(r"`([A-Z_]+)`", row)} - outside <= variables
     assert {f for row in named for f in re.findall(r"`(-[-a-z]+)`", row)} <= flags | {
         "--lease-namespace"

@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
-from janus.contract.config import WorkerSettings
+from janus.contract.settings import WorkerSettings
 from janus.runtime.worker import build_worker
 from tests.reliability import tally
 from tests.reliability.stage import Stage, config_maps

@@ -33,8 +33,8 @@ from activities.runs import RunSuperseded
 from activities.seams import Fault
 from janus.clients.kubernetes import kubernetes_client
 from janus.contract import operations as ops
-from janus.contract.config import WorkerSettings
 from janus.contract.models import TransactionInput
+from janus.contract.settings import WorkerSettings
 from tests.reliability.test_combined_faults import (
     free_lease,
     marker,

@@ -9,9 +9,9 @@ import pytest
 from activities import redact
 from activities.access import needed
 from activities.seams import Fault, FaultPoint, Seams
-from janus.contract.config import WorkerSettings
 from janus.contract.models import ChangeType, TransactionInput
 from janus.contract.operations import ResolvedTarget
+from janus.contract.settings import WorkerSettings
 
 
 def test_a_fault_names_a_point_an_optional_delay_and_transaction() -> None:

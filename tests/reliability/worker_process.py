@@ -76,7 +76,7 @@ def zygote() -> None:
     from kubernetes import client as k8s
 
     import activities  # noqa: F401
-    import janus.contract.config
+    import janus.contract.settings
     import janus.runtime.worker  # noqa: F401
     import workflows  # noqa: F401
 

@@ -14,8 +14,8 @@ from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
 from activities.seams import Seams
-from janus.contract.config import WorkerSettings
 from janus.contract.crd import custom_resource_definition
+from janus.contract.settings import WorkerSettings
 from janus.runtime.worker import build_worker
 from tests.saga.harness import LEASE_NAMESPACE, Harness
 

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from activities.seams import Fault, Seams
 from janus.cli.retry import retry_rollback
 from janus.clients.kubernetes import kubernetes_client
-from janus.contract.config import WorkerSettings
+from janus.contract.settings import WorkerSettings
 from janus.runtime.worker import build_worker
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
