@@ -82,12 +82,13 @@ def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
 
 class _KopfNoise(logging.Filter):
     """Drop kopf lines that say nothing here: the metrics and notice handlers' success
-    on every status write, and the warning that signals are ignored (the main thread
-    has them)."""
+    on every status write, the pick-up timer's every 20 seconds, and the warning
+    that signals are ignored (the main thread has them)."""
 
     NOISE = (
         "Handler 'observe' succeeded",
         "Handler 'notice-others' succeeded",
+        "Timer 'pick-up' succeeded",
         "OS signals are ignored",
     )
 
