@@ -197,24 +197,42 @@ class TransactionActivities:
                 changes.verify_and_dry_run(access, current)
             return Earlier(obj=current, managers=ownership.signatures(current))
 
+        def look_or_refuse(
+            step: tuple[ops.ResolvedTarget, dict[str, Any] | None],
+        ) -> Earlier | ops.StepFailure:
+            """With ``refuse_each``: a refusal is this target's, not the batch's (a lost
+            snapshot still fails the batch: nothing of it can be restored)."""
+            try:
+                return look(step)
+            except SnapshotLost:
+                raise
+            except JanusError as err:
+                return ops.StepFailure(
+                    index=step[0].index,
+                    type=type(err).__name__,
+                    message=redact.scrub(err.message),
+                    retryable=False,
+                )
+
         def work() -> ops.SnapshotResult:
             contents = TransactionContent(self.cluster, request.ref)
             steps = [(t, contents.of(t)) for t in request.targets]
-            looks = side_by_side(look, steps)
-            states = [
-                (t.index, holds_secret(t), seen.obj)
-                for t, seen in zip(request.targets, looks, strict=True)
+            looks = side_by_side(look_or_refuse if request.refuse_each else look, steps)
+            seen = [
+                (t, found)
+                for t, found in zip(request.targets, looks, strict=True)
+                if isinstance(found, Earlier)
             ]
-            managers = {
-                t.index: seen.managers for t, seen in zip(request.targets, looks, strict=True)
-            }
+            states = [(t.index, holds_secret(t), found.obj) for t, found in seen]
+            managers = {t.index: found.managers for t, found in seen}
             saved = self.snapshots.save(request.ref, states, self.key.get(), managers)
-            result = ops.SnapshotResult(snapshots=saved)
-            for snap, seen in zip(result.snapshots, looks, strict=True):
-                snap.managers = seen.managers
+            refused = [found for found in looks if isinstance(found, ops.StepFailure)]
+            result = ops.SnapshotResult(snapshots=saved, refused=refused)
+            for snap, (_t, found) in zip(result.snapshots, seen, strict=True):
+                snap.managers = found.managers
             # The step's "after" is after the shards are written: they hold every
             # target's snapshot at once.
-            for target in request.targets:
+            for target, _found in seen:
                 self.seams.after("snapshot", request.ref, target.index)
             return result
 

@@ -59,6 +59,10 @@ SNAPSHOT_BATCH = 50
 MAX_BATCH = 100
 BATCH_BUDGET = timedelta(seconds=1)
 
+#: The timer that makes the commit point durable before Committed is written (any
+#: length ends the workflow task; the shortest costs least).
+COMMIT_POINT_TIMER = timedelta(milliseconds=1)
+
 #: Activities heartbeat every few seconds while they run; a worker that dies
 #: mid-activity is noticed after this long, and the activity runs again elsewhere.
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policies import (
         BATCH_BUDGET,
+        COMMIT_POINT_TIMER,
         FORWARD,
         LOCAL,
         LOCAL_UNDO,
@@ -121,6 +122,8 @@ class TransactionWorkflow:
             raise ApplicationError(
                 self._book.status.message, type=self._book.status.phase.value, non_retryable=True
             ) from err
+        if workflow.patched("no-rollback-after-commit-point"):
+            await self._shielded(self._past_commit_point())
         await self._release_leases()
         await self._enter(Phase.COMMITTED, f"All {len(self._targets)} changes committed")
         return self._book.status
@@ -232,19 +235,34 @@ class TransactionWorkflow:
             self._targets[i : i + SNAPSHOT_BATCH]
             for i in range(0, len(self._targets), SNAPSHOT_BATCH)
         ]
-        results = await asyncio.gather(*(self._snapshot(batch) for batch in batches))
+        # A run a reset started has each target's refusal reported, not the batch's:
+        # the others get their snapshots, so the rollback undoes what an earlier run
+        # applied to them (make chaos SEED=11 TRIAL=100: a target deleted by someone
+        # else refused the batch, and RolledBack "0 changes" left the others applied).
+        refuse_each = self._started_by_reset() and workflow.patched("undo-after-refused-prepare")
+        results = await asyncio.gather(
+            *(self._snapshot(batch, refuse_each=refuse_each) for batch in batches)
+        )
         for result in results:
             for snap in result.snapshots:
                 self._snapshots[snap.index] = snap
                 self.book.prepared(snap.index, snap.resource_version)
+        refused = sorted((f for r in results for f in r.refused), key=lambda f: f.index)
+        if refused:
+            first = refused[0]
+            raise ApplicationError(first.message, first.index, type=first.type, non_retryable=True)
         if not self._small:
             await self._mirror()
 
-    async def _snapshot(self, batch: list[ops.ResolvedTarget]) -> ops.SnapshotResult:
+    async def _snapshot(
+        self, batch: list[ops.ResolvedTarget], *, refuse_each: bool
+    ) -> ops.SnapshotResult:
         first, last = batch[0].index, batch[-1].index
         result: ops.SnapshotResult = await workflow.execute_local_activity(
             ops.SNAPSHOT_TARGETS,
-            ops.SnapshotInput(ref=self._txn.ref, identity=self._identity(), targets=batch),
+            ops.SnapshotInput(
+                ref=self._txn.ref, identity=self._identity(), targets=batch, refuse_each=refuse_each
+            ),
             result_type=ops.SnapshotResult,
             summary=f"snapshot and dry-run changes {first}..{last}",
             **LOCAL,
@@ -351,6 +369,18 @@ class TransactionWorkflow:
         self._record(batch, result)
         return result
 
+    async def _past_commit_point(self) -> None:
+        """Make the commit point durable before Committed is shown; from then on a
+        cancel is too late to roll back (the caller shields the rest).
+
+        Without it, the workflow task that sees the last change applied also writes
+        Committed (local activities) and closes the workflow; a cancel arriving
+        meanwhile makes the server refuse that task, whose status write stays, and its
+        replay sees the cancel first: Committed, then RolledBack (found in a
+        fault-explorer record). A timer ends the task with the results recorded: a
+        cancel now arrives after them."""
+        await workflow.sleep(COMMIT_POINT_TIMER)
+
     def _record(self, batch: list[_Undo], result: ops.ApplyBatchResult) -> None:
         """Keep each applied change's result for its undo."""
         for undo, applied in zip(batch, result.applied, strict=False):
@@ -419,13 +449,18 @@ class TransactionWorkflow:
         still applied). So every prepared change it has not reached gets an undo of
         unknown outcome, which the target decides: our marker there (for a Delete, gone
         after our note) is an earlier run's write, undone; none, nothing to undo."""
-        info = workflow.info()
-        if info.run_id == info.first_execution_run_id:
+        if not self._started_by_reset():
             return  # the first run: what it never reached, nobody applied
         unreached = [t for t in self._targets[len(self._undos) :] if t.index in self._snapshots]
         if not unreached or not workflow.patched("undo-earlier-runs-changes"):
             return
         self._undos.extend(_Undo(target=t, snapshot=self._snapshots[t.index]) for t in unreached)
+
+    @staticmethod
+    def _started_by_reset() -> bool:
+        """Whether an earlier run of this Transaction may have applied changes."""
+        info = workflow.info()
+        return info.run_id != info.first_execution_run_id
 
     def _blame(self, err: BaseException) -> None:
         """Put the error on the item it names, else on the first change not committed."""

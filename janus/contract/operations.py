@@ -189,14 +189,33 @@ class Snapshot(StrictModel):
     )
 
 
+class StepFailure(StrictModel):
+    """Why a change in a batch failed: what the workflow raises for it."""
+
+    index: int
+    type: str
+    message: str
+    retryable: bool = Field(description="A passing fault: the change is tried again.")
+
+
 class SnapshotInput(StrictModel):
     ref: TransactionRef
     identity: Identity
     targets: list[ResolvedTarget]
+    refuse_each: bool = Field(
+        default=False,
+        description="Report a target's refusal (not found, conflict, dry run) in the "
+        "result and snapshot the others, instead of failing the batch: a run a reset "
+        "started must undo what an earlier run applied to them.",
+    )
 
 
 class SnapshotResult(StrictModel):
     snapshots: list[Snapshot]
+    refused: list[StepFailure] = Field(
+        default_factory=list,
+        description="With refuse_each: the targets refused, not snapshotted.",
+    )
 
 
 class ApplyInput(StrictModel):
@@ -221,15 +240,6 @@ class ApplyResult(StrictModel):
     resource_version: str = Field(description="After our write; '' when the object is gone.")
     fingerprint: str = Field(default="", description="Of the object as we left it.")
     already_applied: bool = False
-
-
-class StepFailure(StrictModel):
-    """Why a change in a batch failed: what the workflow raises for it."""
-
-    index: int
-    type: str
-    message: str
-    retryable: bool = Field(description="A passing fault: the change is tried again.")
 
 
 class ApplyBatchResult(StrictModel):

@@ -261,11 +261,27 @@ async def test_a_reset_after_another_transaction_deleted_the_target_changes_noth
     await nothing_left(harness, "reset-del")
 
 
+async def first_workflow_task(handle: Any) -> datetime:
+    """When the first workflow task started: the time ``spec.timeout`` counts from."""
+    events = (await handle.fetch_history()).events
+    started = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    first = next(e for e in events if e.event_type == started)
+    when: datetime = first.event_time.ToDatetime(tzinfo=UTC)
+    return when
+
+
 async def after_the_lease_wait(handle: Any) -> int:
     """The workflow task that took the leases, after the last wait for one: it also
     snapshots and starts the commit."""
     events = (await handle.fetch_history()).events
-    waited = max(e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    applied = min(
+        e.event_id for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )  # the timers after it are not the lease wait's (the commit point's)
+    waited = max(
+        e.event_id
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and e.event_id < applied
+    )
     return next(
         int(e.event_id)
         for e in events
@@ -285,7 +301,6 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     targets(harness)
     take_lease(kube_api, harness.namespace, "p")  # another transaction holds p a moment
     timeout = timedelta(seconds=15)
-    started = datetime.now(UTC)
     manifest = three_changes("reset-late")
     manifest["spec"]["timeout"] = f"{timeout.seconds}s"
     handle = await harness.start(manifest)
@@ -296,6 +311,7 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     assert status["phase"] == "Committed", status
     assert_agrees_with_phase(harness, status)
     point = await after_the_lease_wait(handle)
+    started = await first_workflow_task(handle)  # the run's clock starts there
     left = started + timeout + timedelta(seconds=1) - datetime.now(UTC)
     await asyncio.sleep(max(0.0, left.total_seconds()))  # then the reset's run is past it
     reset_workflow(handle.id, "--event-id", str(point))
@@ -306,3 +322,59 @@ async def test_a_reset_run_that_rolls_back_before_its_commit_undoes_what_the_ear
     assert_agrees_with_phase(harness, status)  # every target as before
     assert status["summary"]["rolledBack"] == 3, status
     await nothing_left(harness, "reset-late")
+
+
+async def test_a_reset_run_whose_prepare_is_refused_still_undoes_what_the_earlier_run_did(
+    harness: Harness,
+) -> None:
+    """Seed 11, trial 100 of the fault explorer: four changes committed, someone else
+    then deleted the Update's target, and a reset started the Transaction again. Its
+    prepare was refused as a whole ("not found"), so nothing was snapshotted, nothing
+    had an undo, and it ended RolledBack "Rolled back 0 changes" with both Creates and
+    the Delete still applied. Now the refusal is that target's: the others are
+    snapshotted (the earlier run's snapshots) and undone; the foreign delete stands."""
+    harness.create_objects(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "web"},
+                "data": {"v": "1"},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "sec-0"},
+                "stringData": {"k": "s"},
+            },
+        ]
+    )
+    before = harness.secret("sec-0").data
+    four = transaction(
+        "reset-refused",
+        change("ConfigMap", "w-new", "Create", {"data": {"v": "new"}}),
+        change("ConfigMap", "web", "Update", {"data": {"v": "2"}}),
+        change("ConfigMap", "cm-new", "Create", {"data": {"v": "new"}}),
+        change("Secret", "sec-0", "Delete"),
+    )
+    handle = await harness.start(four)
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    assert harness.transaction("reset-refused")["status"]["phase"] == "Committed"
+    harness.core.delete_namespaced_config_map("web", harness.namespace)  # someone else
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-refused")
+    print(f"\n[reset] prepare refused for one target: {status['phase']}: {status['message']}")
+    assert status["phase"] == "RolledBack", status
+    assert "not found; Update needs an existing object" in status["message"], status
+    assert status["summary"]["rolledBack"] == 3, status
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["RolledBack"] == "True" and conditions["Committed"] == "False", conditions
+    items = {item["index"]: item for item in status["items"]}
+    assert "not found" in items[1]["error"], items[1]
+    assert [items[i]["rolledBack"] for i in (0, 2, 3)] == [True, True, True], items
+    assert harness.config_map("w-new") is None
+    assert harness.config_map("cm-new") is None
+    assert harness.config_map("web") is None  # the other writer's delete stands
+    restored = harness.secret("sec-0")
+    assert restored is not None and restored.data == before and marker(restored) is None
+    await nothing_left(harness, "reset-refused")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.seams import Fault
@@ -123,6 +125,58 @@ async def test_cancel_mid_commit_rolls_back(harness: Harness) -> None:
     }
     assert not {n for n in names if n.startswith("item-")}  # type: ignore[union-attr]
     assert harness.leases() == []
+
+
+# Releasing the leases, just before Committed is written, takes 3 s here.
+SLOW_RELEASE = pytest.mark.worker(delays=[Fault.parse("release:0:before:3s@cancel-late")])
+
+
+@SLOW_RELEASE
+async def test_a_cancel_after_the_commit_point_does_not_roll_back(harness: Harness) -> None:
+    """From a fault-explorer record: a cancel arrived while the workflow task that saw
+    the last change applied was writing Committed; the server refused that task for
+    the cancel (its status write stayed), and its replay, seeing the cancel first,
+    rolled back: the user saw Committed, then RollingBack and RolledBack. The commit
+    point is now recorded before Committed is written; a cancel after it is too late."""
+    creates = [change("ConfigMap", f"late-{i}", "Create", {"data": {"i": str(i)}}) for i in (0, 1)]
+    handle = await harness.start(transaction("cancel-late", *creates))
+    await _wait_applied(handle)  # every change is applied: the commit point
+
+    cancel = await asyncio.create_subprocess_exec(
+        str(temporal_cli()),
+        *("workflow", "cancel", "--workflow-id", handle.id),
+        *("--address", os.environ["TEMPORAL_ADDRESS"]),
+    )
+    assert await cancel.wait() == 0
+    await finish(handle)
+
+    txn = harness.transaction("cancel-late")
+    print(
+        f"\n[cancel] after the commit point: {txn['status']['phase']}: {txn['status']['message']}"
+    )
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert txn["status"]["phase"] == "Committed", txn["status"]
+    conditions = {c["type"]: c["status"] for c in txn["status"]["conditions"]}
+    assert conditions["Committed"] == "True" and "RolledBack" not in conditions, conditions
+    assert [i["committed"] and not i["rolledBack"] for i in txn["status"]["items"]] == [True, True]
+    assert [harness.config_map(f"late-{i}").data for i in (0, 1)] == [{"i": "0"}, {"i": "1"}]
+    events = harness.core.list_namespaced_event(
+        harness.namespace, field_selector="involvedObject.name=cancel-late"
+    ).items
+    reasons = {e.reason for e in events}
+    assert "RollingBack" not in reasons and "RolledBack" not in reasons, reasons
+    assert harness.leases() == []
+
+
+async def _wait_applied(handle: Any) -> None:
+    """Until the workflow's history holds the apply's result (one batch here)."""
+    completed = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    for _ in range(600):
+        events = (await handle.fetch_history()).events
+        if any(e.event_type == completed for e in events):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{handle.id}: no change was applied")
 
 
 async def _wait_committed_at_least(harness: Harness, name: str, count: int) -> None:
