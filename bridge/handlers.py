@@ -3,6 +3,8 @@
 * created, or found at start (``resume``) → make sure the workflow runs;
 * deleted → cancel the workflow and hold the finalizer until it has closed, then
   release the leases it still holds and delete its snapshots (``bridge.snapshots``);
+* created but not yet picked up after ``PICK_UP_SECONDS`` of quiet → touched,
+  so kopf sees it again (``pick_up``);
 * every watch event → metrics.
 
 kopf adds the finalizer ``backup.janus.io/finalizer`` before any other handler
@@ -17,6 +19,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import kopf
@@ -35,6 +38,11 @@ from janus.contract.settings import DEFAULT_INSTALLATION, BridgeSettings
 
 T = TypeVar("T")
 
+DIFFBASE_KEY = "last-handled-configuration"
+"""The annotation (under the installation's prefix) kopf keeps once creation was handled."""
+TOUCH_KEY = "touch-dummy"
+"""kopf's own annotation for waking itself up (``AnnotationsProgressStorage``)."""
+
 FINALIZER = installations.finalizer(DEFAULT_INSTALLATION)
 """The default installation's finalizer (another installation's: ``installations.finalizer``)."""
 
@@ -43,6 +51,10 @@ _AWAITING = (
     "{} stays until the rollback completes"
 )
 WARN_EVERY_RETRIES = 12
+
+#: A Transaction whose creation kopf has not handled, and that has seen no
+#: event for this long, is touched once more every this long (``pick_up``).
+PICK_UP_SECONDS = 20.0
 
 _TRANSIENT = (RPCError, ApiException, status.StatusChanged, TimeoutError, ConnectionError)
 
@@ -71,6 +83,26 @@ class Handlers:
             self.await_rollback
         )
         kopf.on.event(**kinds, id="observe")(self.observe)
+        kopf.timer(**kinds, id="pick-up", interval=PICK_UP_SECONDS, idle=PICK_UP_SECONDS)(
+            self.pick_up
+        )
+
+    async def pick_up(self, *, body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        """Touch a Transaction kopf has not yet handled the creation of, so it gets an event.
+
+        kopf runs the create handler on the watch event that follows its finalizer
+        PATCH. When the API server goes down just after applying that PATCH, the
+        response is lost; kopf's retry fails its resourceVersion test (422) and
+        kopf waits for "the newer change" to arrive, but the watch, resumed from
+        the version before the PATCH on the restarted server, need not deliver
+        it, and nothing else would ever touch the Transaction. The touch (kopf's
+        own dummy annotation, outside the diff base) is such an event.
+        """
+        prefix = installations.annotation_prefix(self.settings.installation)
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        if f"{prefix}/{DIFFBASE_KEY}" in annotations:
+            return
+        patch.metadata.annotations[f"{prefix}/{TOUCH_KEY}"] = datetime.now(UTC).isoformat()
 
     async def start(self, *, body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
         """Start the workflow unless the Transaction already ended."""

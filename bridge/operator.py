@@ -38,7 +38,7 @@ import kopf
 from kubernetes.client import ApiClient
 
 from bridge import installations
-from bridge.handlers import Handlers
+from bridge.handlers import DIFFBASE_KEY, Handlers
 from bridge.installations import Directory
 from bridge.login import login_handler
 from bridge.observe import Observer
@@ -48,8 +48,6 @@ from janus.clients.temporal import temporal_client
 from janus.contract.settings import BridgeSettings, ClusterSettings, TemporalSettings
 
 logger = logging.getLogger(__name__)
-
-DIFFBASE_KEY = "last-handled-configuration"
 
 #: Every request kopf makes is bounded: a hung API server fails a handler (kopf
 #: retries it) instead of stalling it; a watch the server does not end at
@@ -84,12 +82,13 @@ def operator_settings(bridge: BridgeSettings) -> kopf.OperatorSettings:
 
 class _KopfNoise(logging.Filter):
     """Drop kopf lines that say nothing here: the metrics and notice handlers' success
-    on every status write, and the warning that signals are ignored (the main thread
-    has them)."""
+    on every status write, the pick-up timer's every 20 seconds, and the warning
+    that signals are ignored (the main thread has them)."""
 
     NOISE = (
         "Handler 'observe' succeeded",
         "Handler 'notice-others' succeeded",
+        "Timer 'pick-up' succeeded",
         "OS signals are ignored",
     )
 
