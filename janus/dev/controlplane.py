@@ -49,6 +49,10 @@ PORT_ATTEMPTS = 5
 PORT_TAKEN = "address already in use"
 """What every server (Go's net package, etcd, Temporal) logs when its port is taken."""
 
+#: How long a server must still run after its probe first passes (a lost port
+#: makes it exit within this).
+BIND_SETTLE_SECONDS = 0.5
+
 
 class ServerStatus(BaseModel):
     """A recorded server and whether it still runs."""
@@ -185,6 +189,11 @@ class ControlPlane:
                     f"last lines of {server.log}:\n{processes.log_tail(server.log)}"
                 )
             time.sleep(0.2)
+        # Another plane's server on a port we were both told may answer the probe
+        # before ours fails to bind it: ours must still run a moment later.
+        time.sleep(BIND_SETTLE_SECONDS)
+        if not processes.alive(server.pid):
+            raise _exited(server)
         self.echo(f"  {server.name} ready ({what})")
 
     def _stop(self, state: ClusterState) -> None:
