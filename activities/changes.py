@@ -58,7 +58,7 @@ def apply_change(access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> A
     """
     kind = kind_of(access.target.change_type)
     marker = marker_for(ref, access.target.index)
-    begun_before = kind.before_action(access, ref)
+    begun_before = kind.before_action(access, ref, snap)
     request = Request(marker, snap.resource_version, snap.uid)
     body = kind.body(access.target, access.content, request)
     try:
@@ -80,7 +80,7 @@ def _apply_after_reading(
     current = access.read()
     if current is not None and marker_of(current) == marker:
         return _result(current, access.key, already_applied=True)
-    if current is None and snap.exists:
+    if snap.exists and _gone_since(snap, current):
         settled = kind.settle_gone(access, ref, begun_before)
         if settled is not None:
             return settled
@@ -104,6 +104,11 @@ def _apply_after_reading(
             raise
         return _settle_conflict(access, target, marker, err)
     return _result(written, access.key)
+
+
+def _gone_since(snap: Snapshot, current: dict[str, Any] | None) -> bool:
+    """The snapshot's object is gone: absent, or replaced by another of its name."""
+    return current is None or bool(snap.uid and current["metadata"]["uid"] != snap.uid)
 
 
 def _result(

@@ -34,6 +34,7 @@ from janus.contract.models import Change, TransactionRef
 from janus.contract.operations import (
     ApplyResult,
     ResolvedTarget,
+    Snapshot,
     UndoOutcome,
     UndoResult,
     UndoStep,
@@ -166,15 +167,16 @@ class ChangeKind(ABC):
         only in what is no conflict (a status, a finalizer): by default, unchanged."""
         return body
 
-    def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
+    def before_action(self, access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> bool:
         """Called before the action's first request; whether an earlier attempt had begun it."""
         return False
 
     def settle_gone(
         self, access: TargetAccess, ref: TransactionRef, begun_before: bool
     ) -> ApplyResult | None:
-        """The target vanished since its snapshot: the action's result, if that is ours
-        (None: someone else's change, a conflict)."""
+        """The target vanished since its snapshot (or is another object of its name, with
+        another uid): the action's result, if that is ours (None: someone else's
+        change, a conflict)."""
         return None
 
     def applied_by_earlier_run(

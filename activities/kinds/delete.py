@@ -2,8 +2,11 @@
 
 A Delete carries no marker (the object goes), so before its first request it
 leaves a note (a ConfigMap ``janus-del-<uid>-<index>`` beside the snapshots, in
-the system namespace): an object found gone with no note was deleted by someone
-else, before our Delete ran; that is a conflict, and its undo recreates nothing.
+the system namespace) naming the uid of the object it deletes: an object found
+gone with no note was deleted by someone else, before our Delete ran; that is a
+conflict, and its undo recreates nothing. One found there with another uid after
+our note was created again by someone else after our Delete: ours is applied, and
+theirs is left alone (a reset's run must not delete it again).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from janus.contract.models import TransactionRef
 from janus.contract.operations import (
     ApplyResult,
     ResolvedTarget,
+    Snapshot,
     UndoOutcome,
     UndoResult,
     UndoStep,
@@ -53,6 +57,9 @@ _SERVER_SET = (
 )
 
 _NOT_OURS = "notOurs"
+#: The note's key naming the uid of the object our Delete deletes (absent in notes
+#: written before 0.2: then only an object found gone counts as deleted by us).
+_DELETED_UID = "uid"
 
 #: How long the undo of our Delete waits for an object another writer's finalizer
 #: holds to go (inside one attempt's write window, ``ATTEMPT_WRITE_WINDOW``).
@@ -107,8 +114,8 @@ class Delete(ChangeKind):
         )
         return None
 
-    def before_action(self, access: TargetAccess, ref: TransactionRef) -> bool:
-        return note_deletion(access, ref)
+    def before_action(self, access: TargetAccess, ref: TransactionRef, snap: Snapshot) -> bool:
+        return note_deletion(access, ref, snap.uid)
 
     def settle_gone(
         self, access: TargetAccess, ref: TransactionRef, begun_before: bool
@@ -117,14 +124,20 @@ class Delete(ChangeKind):
             return ApplyResult(resource_version="", already_applied=True)
         forget_deletion(access, ref)
         raise TargetConflict(
-            f"{access.target.describe()} was deleted by someone else after the snapshot, "
-            "before this transaction's Delete ran; not counting it as ours"
+            f"{access.target.describe()} was deleted by someone else after the snapshot "
+            "(and may have been created again), before this transaction's Delete ran; "
+            "not counting it as ours"
         )
 
     def applied_by_earlier_run(
         self, access: TargetAccess, ref: TransactionRef, current: Body
     ) -> bool:
-        return current is None and deletion_noted(access, ref)
+        """Gone after our note, or there again as another object (another uid than the
+        one our note names: someone else created it after our Delete)."""
+        deleted = noted_uid(access, ref)
+        if deleted is None:
+            return False
+        return current is None or (bool(deleted) and current["metadata"]["uid"] != deleted)
 
     def gone_by_us(self, access: TargetAccess, ref: TransactionRef, request: UndoStep) -> bool:
         """Ours for sure when our delete request returned (a recorded result that did not
@@ -201,23 +214,25 @@ def _note_namespace(access: TargetAccess) -> str:
     return access.target.lease_namespace
 
 
-def _deletion_note(access: TargetAccess, ref: TransactionRef) -> k8s.V1ConfigMap:
+def _deletion_note(access: TargetAccess, ref: TransactionRef, uid: str) -> k8s.V1ConfigMap:
     return k8s.V1ConfigMap(
         metadata=k8s.V1ObjectMeta(
             name=_deletion_note_name(ref, access.target),
             namespace=_note_namespace(access),
             labels=snapshot_labels(ref),
         ),
-        data={"target": access.target.key()},
+        data={"target": access.target.key(), _DELETED_UID: uid},
     )
 
 
-def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
-    """Before our Delete's first request: note it. Return whether an earlier attempt had."""
+def note_deletion(access: TargetAccess, ref: TransactionRef, uid: str) -> bool:
+    """Before our Delete's first request (of the object ``uid``): note it. Return
+    whether an earlier attempt had."""
     name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
+    note = _deletion_note(access, ref, uid)
     try:
         with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(409,)):
-            access.cluster.core.create_namespaced_config_map(namespace, _deletion_note(access, ref))
+            access.cluster.core.create_namespaced_config_map(namespace, note)
     except ApiException:  # an earlier attempt noted it, unless it found it not ours
         return deletion_noted(access, ref)
     return False
@@ -225,13 +240,20 @@ def note_deletion(access: TargetAccess, ref: TransactionRef) -> bool:
 
 def deletion_noted(access: TargetAccess, ref: TransactionRef) -> bool:
     """Whether our Delete had started (and was not found to be someone else's)."""
+    return noted_uid(access, ref) is not None
+
+
+def noted_uid(access: TargetAccess, ref: TransactionRef) -> str | None:
+    """The uid our Delete's note names ('' in a note without one); None when there is
+    no note, or it says the object was someone else's."""
     name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
     try:
         with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError, expected=(404,)):
             note = access.cluster.core.read_namespaced_config_map(name, namespace)
     except ApiException:
-        return False
-    return (note.data or {}).get(_NOT_OURS) is None
+        return None
+    data = note.data or {}
+    return None if data.get(_NOT_OURS) is not None else data.get(_DELETED_UID, "")
 
 
 def forget_deletion(access: TargetAccess, ref: TransactionRef) -> None:
@@ -239,7 +261,7 @@ def forget_deletion(access: TargetAccess, ref: TransactionRef) -> None:
 
     The note stays, saying so; the bridge deletes it with the snapshots."""
     name, namespace = _deletion_note_name(ref, access.target), _note_namespace(access)
-    body = _deletion_note(access, ref)
+    body = _deletion_note(access, ref, "")
     body.data = {**(body.data or {}), _NOT_OURS: "deleted by someone else first"}
     with api_errors(f"deletion note {namespace}/{name}", rejected=JanusError):
         access.cluster.core.replace_namespaced_config_map(name, namespace, body)

@@ -378,3 +378,38 @@ async def test_a_reset_run_whose_prepare_is_refused_still_undoes_what_the_earlie
     restored = harness.secret("sec-0")
     assert restored is not None and restored.data == before and marker(restored) is None
     await nothing_left(harness, "reset-refused")
+
+
+async def test_a_reset_after_someone_else_recreated_what_our_delete_deleted_leaves_theirs(
+    harness: Harness,
+) -> None:
+    """Seed 20261202, trial 84 of the fault explorer: our Delete ran, someone else then
+    created the object again (another uid), and a reset started the Transaction again.
+    The new run found an object where its note says ours was deleted, snapshotted it
+    as the state before, and deleted it: another writer's object erased. Now an
+    object with another uid than the one our note names counts as our Delete applied
+    (theirs came after): the run commits and leaves it."""
+    targets(harness)
+    handle = await harness.start(
+        transaction(
+            "reset-recreated",
+            change("ConfigMap", "u", "Delete"),
+            change("ConfigMap", "p", "Patch", {"data": {"v": "2"}}),
+        )
+    )
+    await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    assert harness.transaction("reset-recreated")["status"]["phase"] == "Committed"
+    assert harness.config_map("u") is None
+    harness.create_objects(  # someone else's, after our Delete
+        [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "u"}, "data": {"t": "x"}}]
+    )
+    theirs = harness.config_map("u")
+    reset_to_first_task(handle.id)
+    status = await finish_latest(harness, handle.id, "reset-recreated")
+    print(f"\n[reset] after someone else re-created a deleted target: {status['phase']}")
+    assert status["phase"] == "Committed", status
+    kept = harness.config_map("u")
+    assert kept is not None and kept.data == {"t": "x"}, "the reset's run deleted theirs"
+    assert kept.metadata.uid == theirs.metadata.uid  # type: ignore[union-attr]
+    assert harness.config_map("p").data == {"v": "2"}
+    await nothing_left(harness, "reset-recreated")
