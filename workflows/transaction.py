@@ -549,9 +549,21 @@ class TransactionWorkflow:
         (the undo that needs it waits, see ``_run_undos``).
         """
         order = self._lease_order()
-        renewed = await self._acquire(
-            order, summary=f"renew {len(order)} leases to roll back", renewal=True
-        )
+        try:
+            renewed = await self._acquire(
+                order, summary=f"renew {len(order)} leases to roll back", renewal=True
+            )
+        except (ActivityError, ApplicationError) as err:
+            # Not a reason to stop rolling back (the Transaction would stay RollingBack):
+            # every undo write is still fenced by its own attempt, which reads or renews
+            # the leases itself and refuses a target whose lease is not ours.
+            if is_cancellation(err) or not workflow.patched("roll-back-without-retake"):
+                raise
+            workflow.logger.warning(
+                "retaking the leases to roll back failed: %s; each undo checks its lease",
+                failure_text(err),
+            )
+            return
         self._blockers = {}
         if renewed.blocked_by is None:  # the usual case: all still ours
             self._held = order

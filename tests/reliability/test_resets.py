@@ -410,6 +410,6 @@ async def test_a_reset_after_someone_else_recreated_what_our_delete_deleted_leav
     assert status["phase"] == "Committed", status
     kept = harness.config_map("u")
     assert kept is not None and kept.data == {"t": "x"}, "the reset's run deleted theirs"
-    assert kept.metadata.uid == theirs.metadata.uid  # type: ignore[union-attr]
+    assert kept.metadata.uid == theirs.metadata.uid
     assert harness.config_map("p").data == {"v": "2"}
     await nothing_left(harness, "reset-recreated")

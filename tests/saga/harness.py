@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from google.protobuf.json_format import MessageToJson
 from kubernetes import client as k8s
 from kubernetes import utils as k8s_utils
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from bridge.runs import start_transaction
@@ -119,6 +121,20 @@ async def finish(handle: WorkflowHandle[Any, Any]) -> None:
     """Wait for a workflow to close, whatever its outcome."""
     with contextlib.suppress(WorkflowFailureError):
         await handle.result()
+
+
+async def how_it_closed(handle: WorkflowHandle[Any, Any]) -> str:
+    """How the workflow closed, and its last failures: for an assertion's message."""
+    described = await handle.describe()
+    failures = [
+        f"{event.event_id} {EventType.Name(event.event_type)}: {MessageToJson(event)[:600]}"
+        async for event in handle.fetch_history_events()
+        if "FAILED" in EventType.Name(event.event_type)
+        or "TERMINATED" in EventType.Name(event.event_type)
+        or "TIMED_OUT" in EventType.Name(event.event_type)
+    ]
+    status = described.status.name if described.status else "unknown"
+    return f"workflow {status}; failures: {failures[-5:]}"
 
 
 def transaction(name: str, *changes: dict[str, Any], **spec: Any) -> dict[str, Any]:

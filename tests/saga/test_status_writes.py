@@ -16,7 +16,7 @@ from activities.seams import Fault
 from activities.status import mirror_status
 from janus.contract.models import Phase, TransactionRef, TransactionStatus
 from janus.contract.operations import MirrorStatusInput
-from tests.saga.harness import Harness, change, finish, transaction
+from tests.saga.harness import Harness, change, finish, how_it_closed, transaction
 
 #: Changes whose undos all fail, and target names near the limit (253): every
 #: error message names its target, so the unbounded status grew past the API
@@ -109,7 +109,7 @@ async def test_thousands_of_failed_undos_end_failed_with_a_status_that_fits(
 
     txn = harness.transaction("many-undos")
     status = txn["status"]
-    assert status["phase"] == "Failed", status["message"][:300]
+    assert status["phase"] == "Failed", (status["message"][:300], await how_it_closed(handle))
     assert status["message"].startswith(
         f"Rollback incomplete: {MANY - 1} undo(s) did not complete: "
     )

@@ -84,6 +84,9 @@ class FakeCluster:
     holder: Contender | None = None
     #: Renewals from this many on find a lease taken over by another transaction.
     renewals_lost_from: int | None = None
+    #: Raised by every renewal (a retake of the leases to roll back included): its
+    #: local activity gives up.
+    renewal_error: Exception | None = None
 
     calls: list[Call] = field(default_factory=list)
     mirrored: list[ops.MirrorStatusInput] = field(default_factory=list)
@@ -175,6 +178,8 @@ class FakeCluster:
     async def acquire_leases(self, request: ops.AcquireLeasesInput) -> ops.AcquireLeasesResult:
         self._record(ops.ACQUIRE_LEASES, request)
         renewed_at = renewed_at_call(len(self.acquires()))
+        if request.renewal and self.renewal_error is not None:
+            raise self.renewal_error
         if request.renewal:
             renewals = sum(1 for a in self.acquires() if a.renewal)
             if self.renewals_lost_from is not None and renewals >= self.renewals_lost_from:

@@ -217,3 +217,22 @@ async def test_an_undo_refused_past_lock_timeout_ends_failed_naming_it(saga: Sag
     status = outcome.status
     assert status.completed_at is not None and status.started_at is not None
     assert (status.completed_at - status.started_at).total_seconds() >= 20
+
+
+async def test_a_rollback_whose_retake_of_the_leases_fails_still_ends_rolled_back(
+    saga: Saga,
+) -> None:
+    """The retake before the undos gave up (in CI: 1,200 leases, a loaded machine): the
+    error used to end the workflow, leaving the Transaction RollingBack for good. Each
+    undo attempt fences itself (it reads or renews its leases), so the rollback goes on."""
+    saga.cluster.apply_failures = {1: refused(1)}
+    saga.cluster.renewal_error = ApplicationError(
+        "leases: the API server did not answer in time", type="AttemptExpired", non_retryable=True
+    )
+
+    outcome = await saga.run(transaction(3))
+
+    assert outcome.status.phase == Phase.ROLLED_BACK, (outcome.status.message, outcome.cause)
+    assert outcome.status.message == "Rolled back 1 changes: the API server refused it"
+    assert saga.cluster.undo_batches() == [[2, 1, 0]]
+    assert [i.rolled_back for i in outcome.status.items] == [True, False, False]
