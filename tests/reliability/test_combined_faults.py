@@ -315,6 +315,50 @@ async def test_a_delete_that_never_ran_does_not_recreate_what_someone_else_delet
     await nothing_left(harness, "gone")
 
 
+async def test_a_retried_delete_leaves_what_someone_else_created_again_meanwhile(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    zygote: Zygote,
+    tmp_path: Path,
+) -> None:
+    """A crash right after our Delete's request, and while the worker is down someone
+    else creates the object again: the retried attempt finds an object of that name
+    with another uid than the one its note says it deleted. Ours is applied; theirs
+    stays, untouched, and the Transaction commits."""
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    config_maps(harness, ["a", "fx"], {"v": "1"})
+    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:0:after")
+    await first.ready()
+    handle = await harness.start(
+        transaction("again", change("ConfigMap", "fx", "Delete"), patch("a", v="2"))
+    )
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    assert harness.config_map("fx") is None
+    kubectl("-n", namespace, "create", "configmap", "fx", "--from-literal=theirs=new")
+    theirs = harness.config_map("fx")
+
+    second = worker(zygote, task_queue, tmp_path, "healthy")
+    try:
+        await second.ready()
+        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    finally:
+        second.stop()
+
+    status = harness.transaction("again")["status"]
+    print(f"\n[combined] delete, crash, re-created by another: {status['phase']}")
+    fx = harness.config_map("fx")
+    assert fx is not None and fx.data == {"theirs": "new"}, "their object was deleted"
+    assert fx.metadata.uid == theirs.metadata.uid
+    assert fx.metadata.resource_version == theirs.metadata.resource_version
+    assert harness.config_map("a").data == {"v": "2"}
+    assert status["phase"] == "Committed", status
+    assert item(status, 0)["committed"], item(status, 0)
+    await nothing_left(harness, "again")
+
+
 # -- 4 ----------------------------------------------------------------------------
 
 
