@@ -195,7 +195,9 @@ class TransactionActivities:
                     return self._earlier_snapshot(request.ref, target)
                 changes.refuse_written_by(request.ref, target, current)
                 changes.verify_and_dry_run(access, current)
-            return Earlier(obj=current, managers=ownership.signatures(current))
+                kind = kind_of(target.change_type)
+                absent_at = kind.absent_since(access) if current is None else ""
+            return Earlier(obj=current, managers=ownership.signatures(current), absent_at=absent_at)
 
         def look_or_refuse(
             step: tuple[ops.ResolvedTarget, dict[str, Any] | None],
@@ -229,7 +231,7 @@ class TransactionActivities:
             refused = [found for found in looks if isinstance(found, ops.StepFailure)]
             result = ops.SnapshotResult(snapshots=saved, refused=refused)
             for snap, (_t, found) in zip(result.snapshots, seen, strict=True):
-                snap.managers = found.managers
+                snap.managers, snap.absent_at = found.managers, found.absent_at
             # The step's "after" is after the shards are written: they hold every
             # target's snapshot at once.
             for target, _found in seen:

@@ -65,6 +65,8 @@ class Earlier:
 
     obj: dict[str, Any] | None
     managers: dict[str, str] | None
+    #: For an absent target: its collection's resourceVersion then ('' unknown).
+    absent_at: str = ""
 
 
 class SnapshotStore:

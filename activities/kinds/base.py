@@ -185,6 +185,11 @@ class ChangeKind(ABC):
         """Whether this change already landed (an earlier run of the same Transaction)."""
         return marker_of(current) == marker_for(ref, access.target.index)
 
+    def absent_since(self, access: TargetAccess) -> str:
+        """For a target the snapshot finds absent: a resourceVersion to watch its history
+        from ('' when none is needed, or the account may not list)."""
+        return ""
+
     def absent_before(self) -> bool:
         """Whether its target's state before an applied action is known without a
         snapshot: absent (a Create that succeeded)."""

@@ -187,6 +187,12 @@ class Snapshot(StrictModel):
         description="Every other field manager's managedFields entry then (see "
         "``activities.ownership``); None for snapshots taken before 0.2.",
     )
+    absent_at: str = Field(
+        default="",
+        description="For a target found absent (a Create's): the resourceVersion of its "
+        "collection then, from which a retried attempt watches for an earlier attempt's "
+        "object ('' when unknown: the account may not list, or taken before 0.2).",
+    )
 
 
 class StepFailure(StrictModel):

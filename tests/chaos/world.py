@@ -172,7 +172,8 @@ class World:
         rule = {
             "apiGroups": ["", "apps", GROUP],
             "resources": ["configmaps", "secrets", "deployments", "widgets", "gadgets"],
-            "verbs": ["get", "list", "create", "update", "patch", "delete"],
+            # watch: a retried Create reads the target's history (activities.kinds.create)
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
         }
         _apply(rbac.create_cluster_role, {"metadata": {"name": TARGET_ROLE}, "rules": [rule]})
         _apply(

@@ -359,6 +359,50 @@ async def test_a_retried_delete_leaves_what_someone_else_created_again_meanwhile
     await nothing_left(harness, "again")
 
 
+async def test_a_retried_create_does_not_bring_back_what_someone_else_deleted(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    zygote: Zygote,
+    tmp_path: Path,
+) -> None:
+    """Seed 20261203, trial 2 of the fault explorer: a crash right after our Create's
+    request, and while the worker is down someone else deletes the new object. The
+    retried attempt found it absent and created it again, over their delete. The
+    target's history (a watch from the snapshot's resourceVersion) shows our object
+    was there: a conflict, and the rollback leaves their delete standing."""
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    config_maps(harness, ["a"], {"v": "1"})
+    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:1:after")
+    await first.ready()
+    handle = await harness.start(
+        transaction(
+            "new", patch("a", v="2"), change("ConfigMap", "fresh", "Create", {"data": {"v": "n"}})
+        )
+    )
+    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    assert marker(harness.config_map("fresh")) is not None  # our Create landed
+    kubectl("-n", namespace, "delete", "configmap", "fresh")
+
+    second = worker(zygote, task_queue, tmp_path, "healthy")
+    try:
+        await second.ready()
+        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
+    finally:
+        second.stop()
+
+    status = harness.transaction("new")["status"]
+    print(f"\n[combined] create, crash, deleted by another: {status['phase']}: {status['message']}")
+    assert harness.config_map("fresh") is None, "created again over their delete"
+    assert harness.config_map("a").data == {"v": "1"}
+    assert status["phase"] == "RolledBack", status
+    fresh = item(status, 1)
+    assert not fresh["committed"] and "deleted by someone else since" in fresh["error"], fresh
+    await nothing_left(harness, "new")
+
+
 # -- 4 ----------------------------------------------------------------------------
 
 
