@@ -127,18 +127,28 @@ class Trace:
             namespace=namespace,
         )
 
+    def end(self, txn: TxnRecord, phase: str) -> Trace:
+        """The transaction's terminal status, then its lease released."""
+        return self.phase(txn, phase).lease(txn, verb="delete")
 
-def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
-    change = ChangeRecord(index=0, target=CM, type="Patch", content={"data": {"k": value}})
+
+def one_change(
+    name: str, phase: str, type: str, content: dict[str, Any] | None = None, **status: Any
+) -> TxnRecord:
     return TxnRecord(
         name=name,
         namespace=NS,
         uid=f"uid-{name}",
         service_account=f"sa-{name}",
-        changes=[change],
         phase=phase,
+        changes=[ChangeRecord(index=0, target=CM, type=type, content=content)],
         status=status,
     )
+
+
+def txn(name: str, phase: str, value: str = "2", **status: Any) -> TxnRecord:
+    """A Patch of the ConfigMap's key to ``value``."""
+    return one_change(name, phase, "Patch", {"data": {"k": value}}, **status)
 
 
 def trial(*txns: TxnRecord, absent: bool = False, **extra: Any) -> TrialRecord:
@@ -153,27 +163,22 @@ def trial(*txns: TxnRecord, absent: bool = False, **extra: Any) -> TrialRecord:
     )
 
 
+def snapshotted(a: TxnRecord, *, seconds: int = 30) -> Trace:
+    """a takes the target's lease (for ``seconds``) and snapshots it as it was (k=1)."""
+    return Trace().lease(a, seconds=seconds).snapshot(a, cm("1", 10))
+
+
+def patched(a: TxnRecord, *, seconds: int = 30) -> Trace:
+    """Then a writes its patch (k=2)."""
+    return snapshotted(a, seconds=seconds).write(cm("2", 12), user=a.user)
+
+
 def committed_trace(a: TxnRecord) -> Trace:
-    return (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
-    )
+    return patched(a).end(a, "Committed")
 
 
 def rolled_back_trace(a: TxnRecord) -> Trace:
-    return (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .write(cm("1", 13), user=a.user)
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
-    )
+    return patched(a).write(cm("1", 13), user=a.user).end(a, "RolledBack")
 
 
 def only(verdict: Verdict, invariant: str) -> None:
@@ -203,7 +208,7 @@ def test_committed_fails_when_a_change_is_not_in_place_at_the_commit_point() -> 
 
 def test_committed_fails_without_a_recorded_commit_point() -> None:
     a = txn("a", "Committed")
-    writes = Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user).writes
+    writes = patched(a).writes
     only(check(trial(a), writes), "committed")
 
 
@@ -212,15 +217,7 @@ def test_committed_fails_without_a_recorded_commit_point() -> None:
 
 def test_rolled_back_fails_when_a_change_stays_applied() -> None:
     a = txn("a", "RolledBack")
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).end(a, "RolledBack").writes
     only(check(trial(a), writes), "rolled-back")
 
 
@@ -229,45 +226,19 @@ def test_rolled_back_fails_when_a_change_stays_applied() -> None:
 
 def test_failed_fails_when_nobody_else_changed_the_unrestored_target() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "refused"}])
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "Failed")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).end(a, "Failed").writes
     only(check(trial(a), writes), "failed")
 
 
 def test_failed_fails_when_the_status_does_not_name_the_target() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": True}])
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .write(beside(cm("2", 14)), user="janus-tester")
-        .phase(a, "Failed")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).write(beside(cm("2", 14)), user="janus-tester").end(a, "Failed").writes
     only(check(trial(a), writes), "failed")
 
 
 def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .write(beside(cm("2", 14)), user="janus-tester")
-        .phase(a, "Failed")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).write(beside(cm("2", 14)), user="janus-tester").end(a, "Failed").writes
     assert check(trial(a), writes).violations == []
 
 
@@ -277,9 +248,7 @@ def test_failed_passes_when_named_and_changed_by_another_writer() -> None:
 def test_fencing_fails_on_a_write_under_another_transactions_lease() -> None:
     a = txn("a", "Committed")
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .lease(a, verb="update", holder="trial/b/uid-b")
         .write(cm("2", 12), user=a.user)
         .phase(a, "Committed")
@@ -293,9 +262,7 @@ def stolen_by_hand(a: TxnRecord, *, term: int, then: int = 0) -> list[Write]:
     the batch's fence read it; the batch's write lands after (seed 11, trial 99); then
     a writes the target ``then`` times more."""
     trace = (
-        Trace()
-        .lease(a, seconds=term)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a, seconds=term)
         .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
         .write(cm("2", 12), user=a.user)
     )
@@ -321,11 +288,8 @@ def test_fencing_fails_on_a_second_write_after_a_lease_was_taken_by_hand() -> No
 
 def test_fencing_fails_on_a_write_past_the_write_window_after_a_lease_was_taken() -> None:
     a = txn("a", "Committed")  # no attempt that read the lease before still writes then
-    trace = (
-        Trace()
-        .lease(a, seconds=120)
-        .snapshot(a, cm("1", 10))
-        .lease(a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester")
+    trace = snapshotted(a, seconds=120).lease(
+        a, verb="update", holder="chaos-thief/trial", seconds=5, user="janus-tester"
     )
     for _ in range(30):  # the clock moves a second a write: writes to something else
         trace.add("configmaps", "unrelated", "patch", user="janus-tester")
@@ -335,51 +299,29 @@ def test_fencing_fails_on_a_write_past_the_write_window_after_a_lease_was_taken(
 
 def test_fencing_fails_on_a_write_after_the_lease_expired() -> None:
     a = txn("a", "Committed")
-    writes = (
-        Trace()
-        .lease(a, seconds=1)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a, seconds=1).end(a, "Committed").writes
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_write_over_an_unseen_foreign_write() -> None:
     a = txn("a", "RolledBack")  # the undo restores the snapshot over someone's edit
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
+        patched(a)
         .write(cm("7", 13), user="janus-tester")
         .write(cm("1", 14), user=a.user)
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
+        .end(a, "RolledBack")
         .writes
     )
     only(check(trial(a), writes), "fencing")
 
 
 def test_fencing_fails_on_a_recreate_of_what_someone_else_deleted() -> None:
-    a = TxnRecord(
-        name="a",
-        namespace=NS,
-        uid="uid-a",
-        service_account="sa-a",
-        phase="RolledBack",
-        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
-    )
+    a = one_change("a", "RolledBack", "Delete")
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .write(None, user="janus-tester", verb="delete")
         .write(cm("1", 15), user=a.user, verb="create")
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
+        .end(a, "RolledBack")
         .writes
     )
     only(check(trial(a), writes), "fencing")
@@ -389,15 +331,7 @@ def held_delete(phase: str, **status: Any) -> tuple[TrialRecord, list[Write]]:
     """A Delete of a ConfigMap whose finalizer was there before the snapshot: our delete
     only marks it, which then looks as before in all but its deletionTimestamp, and
     goes once the finalizer is released."""
-    a = TxnRecord(
-        name="a",
-        namespace=NS,
-        uid="uid-a",
-        service_account="sa-a",
-        phase=phase,
-        changes=[ChangeRecord(index=0, target=CM, type="Delete")],
-        status=status,
-    )
+    a = one_change("a", phase, "Delete", **status)
     guarded = cm("1", 10, finalizers=["example.com/guard"])
     going = cm("1", 11, finalizers=["example.com/guard"], deletionTimestamp=T0.isoformat())
     writes = (
@@ -405,8 +339,7 @@ def held_delete(phase: str, **status: Any) -> tuple[TrialRecord, list[Write]]:
         .lease(a)
         .snapshot(a, guarded)
         .write(going, user=a.user, verb="delete")
-        .phase(a, phase)
-        .lease(a, verb="delete")
+        .end(a, phase)
         .writes
     )
     return trial(a), writes
@@ -428,8 +361,7 @@ def test_a_rollback_over_another_writers_deletion_of_a_held_object_passes() -> N
         .write(cm("2", 12, finalizers=["example.com/guard"]), user=a.user)
         .write(cm("2", 13, **going), user="janus-tester", verb="delete")
         .write(cm("1", 14, **going), user=a.user, verb="update")
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
+        .end(a, "RolledBack")
         .writes
     )
     assert check(trial(a), writes).violations == []
@@ -447,10 +379,7 @@ def test_failed_fails_when_it_does_not_name_the_object_a_finalizer_holds() -> No
 def test_fencing_fails_on_a_write_after_the_terminal_status() -> None:
     a = txn("a", "RolledBack")
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
+        patched(a)
         .write(cm("1", 13), user=a.user)
         .phase(a, "RolledBack")
         .write(cm("1", 14), user=a.user)
@@ -475,16 +404,13 @@ def test_leftovers_fail_on_a_lease_snapshot_finalizer_or_a_stuck_transaction(lef
 def test_serial_fails_when_a_commit_is_based_on_a_state_before_the_previous_commit() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .snapshot(b, cm("1", 10))
         .write(cm("2", 12), user=a.user)
         .phase(a, "Committed")
         .lease(a, verb="update", holder=b.holder)
         .write(cm("3", 13), user=b.user)
-        .phase(b, "Committed")
-        .lease(b, verb="delete")
+        .end(b, "Committed")
         .writes
     )
     only(check(trial(a, b), writes), "serial")
@@ -493,16 +419,12 @@ def test_serial_fails_when_a_commit_is_based_on_a_state_before_the_previous_comm
 def test_serial_passes_when_each_saw_the_previous_commit() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
+        patched(a)
         .phase(a, "Committed")
         .lease(a, verb="update", holder=b.holder)
         .snapshot(b, cm("2", 12))
         .write(cm("3", 13), user=b.user)
-        .phase(b, "Committed")
-        .lease(b, verb="delete")
+        .end(b, "Committed")
         .writes
     )
     assert check(trial(a, b), writes).violations == []
@@ -545,14 +467,11 @@ def test_an_audit_line_becomes_a_write_under_the_impersonated_user() -> None:
 def test_a_snapshot_retaken_before_the_first_write_is_the_base() -> None:
     a = txn("a", "Committed")  # a crash after the snapshot; the retry snapshots again
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .write(cm("7", 11), user="janus-tester")
         .snapshot(a, cm("7", 11))
         .write(cm("2", 12), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
+        .end(a, "Committed")
         .writes
     )
     assert check(trial(a), writes).violations == []
@@ -562,13 +481,10 @@ def test_a_patch_that_keeps_another_writers_change_is_not_a_violation() -> None:
     a = txn("a", "Committed")  # someone adds a finalizer; our patch of data keeps it
     held = {"finalizers": ["x/hold"]}
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .write(cm("1", 11, **held), user="janus-tester")
         .write(cm("2", 12, **held), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
+        .end(a, "Committed")
         .writes
     )
     assert check(trial(a), writes).violations == []
@@ -578,14 +494,10 @@ def test_fencing_fails_on_a_restore_that_drops_another_writers_finalizer() -> No
     a = txn("a", "Failed", items=[{"index": 0, "rolledBack": False, "error": "modified"}])
     held = {"finalizers": ["x/hold"]}
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
+        patched(a)
         .write(cm("2", 13, **held), user="janus-tester")
         .write(cm("1", 14), user=a.user)
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
+        .end(a, "RolledBack")
         .writes
     )
     a.phase = "RolledBack"
@@ -602,54 +514,23 @@ def test_a_transaction_deleted_before_it_started_is_no_leftover_but_one_that_wro
 
 def test_a_change_someone_else_deleted_since_is_not_left_behind() -> None:
     a = txn("a", "RolledBack")  # our patch applied, then the object deleted by another
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .write(None, user="janus-tester", verb="delete")
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).write(None, user="janus-tester", verb="delete").end(a, "RolledBack").writes
     assert check(trial(a), writes).violations == []
 
 
 def test_a_change_someone_else_edited_beside_is_still_left_behind() -> None:
     a = txn("a", "RolledBack")  # another key added beside ours: ours is still there
-    writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
-        .write(cm("2", 12), user=a.user)
-        .write(beside(cm("2", 13)), user="janus-tester")
-        .phase(a, "RolledBack")
-        .lease(a, verb="delete")
-        .writes
-    )
+    writes = patched(a).write(beside(cm("2", 13)), user="janus-tester").end(a, "RolledBack").writes
     only(check(trial(a), writes), "rolled-back")
 
 
 # -- the commit point: where the workflow decided, before it released its leases -----
 
 
-def one_change(
-    name: str, phase: str, type: str, content: dict[str, Any] | None = None
-) -> TxnRecord:
-    return TxnRecord(
-        name=name,
-        namespace=NS,
-        uid=f"uid-{name}",
-        service_account=f"sa-{name}",
-        phase=phase,
-        changes=[ChangeRecord(index=0, target=CM, type=type, content=content)],
-    )
-
-
 def deleted_by_the_next(a: TxnRecord, b: TxnRecord, *, released: bool) -> list[Write]:
     """a patches; b takes the lease (a released it, or it lapsed and b took it over)
     and deletes the target; both report Committed, a last."""
-    trace = Trace().lease(a).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    trace = patched(a)
     if released:
         trace.lease(a, verb="delete").lease(b)
     else:
@@ -719,9 +600,7 @@ def test_a_same_named_transaction_of_another_namespace_is_not_ours() -> None:
     a = txn("a", "Committed")
     earlier = TxnRecord(**{**a.model_dump(), "namespace": "trial-before", "uid": "uid-old"})
     writes = (
-        Trace()
-        .lease(a)
-        .snapshot(a, cm("1", 10))
+        snapshotted(a)
         .phase(earlier, "Committed", namespace=earlier.namespace)
         .write(cm("2", 12), user=a.user)
         .lease(a, verb="delete")
@@ -743,8 +622,7 @@ def committed_then_overwritten(a: TxnRecord, b: TxnRecord, by_b: dict[str, Any] 
         .lease(b)
         .snapshot(b, cm("2", 12))
         .write(by_b, user=b.user, verb="delete" if by_b is None else "patch")
-        .phase(b, "Committed")
-        .lease(b, verb="delete")
+        .end(b, "Committed")
     )
 
 
@@ -777,8 +655,7 @@ def reapplied_by_a_reset(a: TxnRecord, b: TxnRecord, *, seen: dict[str, Any]) ->
         .snapshot(a, seen)
         .phase(a, "Committing")
         .write(cm("2", 14), user=a.user)
-        .phase(a, "Committed")
-        .lease(a, verb="delete")
+        .end(a, "Committed")
         .writes
     )
 
@@ -798,7 +675,7 @@ def test_serial_fails_when_the_reset_run_wrote_from_a_state_before_the_other_com
 
 def test_serial_fails_when_a_lease_that_lapsed_under_a_run_is_taken_back() -> None:
     a, b = txn("a", "Committed"), txn("b", "Committed", value="3")
-    trace = Trace().lease(a, seconds=3).snapshot(a, cm("1", 10)).write(cm("2", 12), user=a.user)
+    trace = patched(a, seconds=3)
     trace.lease(b, verb="update").snapshot(b, cm("2", 12)).write(cm("3", 13), user=b.user)
     trace.phase(b, "Committed").lease(b, verb="delete")
     trace.lease(a).write(cm("2", 14), user=a.user)  # the same run: it never released it
