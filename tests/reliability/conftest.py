@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _pytest.terminal import TerminalReporter
@@ -17,12 +18,15 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from temporalio.client import Client
 
 from janus.dev import Endpoints
 from tests.reliability import tally
+from tests.reliability.bench import Bench
 from tests.reliability.scenario import TARGET_RULES, TARGETS, WIDGET_CRD
 from tests.reliability.worker_process import Zygote
 from tests.saga.conftest import crd_installed, harness, start_worker
+from tests.saga.harness import Harness
 
 __all__ = ["crd_installed", "harness", "start_worker"]
 
@@ -75,6 +79,22 @@ def zygote(endpoints: Endpoints) -> Iterator[Zygote]:
     server = Zygote()
     yield server
     server.close()
+
+
+@pytest.fixture
+def bench(
+    crd_installed: None,
+    kube_api: ApiClient,
+    temporal_client: Client,
+    task_queue: str,
+    namespace: str,
+    zygote: Zygote,
+    endpoints: Endpoints,
+    tmp_path: Path,
+) -> Bench:
+    """The harness on the test's queue and namespace, with no worker: the test starts its own."""
+    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    return Bench(harness, zygote, str(endpoints.kubeconfig), tmp_path)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:

@@ -34,6 +34,7 @@ is left.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -48,15 +49,14 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
-from temporalio.client import Client
 
 from activities.seams import Fault, Seams
 from janus.contract.operations import CHANGE_MARKER, lease_name
 from janus.contract.wire import micro_time
 from tests.bridge.support import kubectl
-from tests.reliability.worker_process import WorkerProcess, Zygote
+from tests.reliability.bench import Bench
+from tests.reliability.worker_process import WorkerProcess
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
-from tests.saga.test_retry import run_worker_until
 
 JANUS = Path(sys.executable).parent / "janus"
 OTHER_HOLDER = "elsewhere/another-transaction/0000"
@@ -159,10 +159,9 @@ def item(status: dict[str, Any], index: int) -> dict[str, Any]:
     return found
 
 
-def worker(
-    zygote: Zygote, task_queue: str, tmp_path: Path, label: str, **env: str
-) -> WorkerProcess:
-    return WorkerProcess(zygote, task_queue, tmp_path / f"{label}.log", env).start()
+async def crashed(worker: WorkerProcess) -> None:
+    """The worker SIGKILLed itself at its crash point."""
+    assert await asyncio.to_thread(worker.wait_exit, CRASH_TIMEOUT) == -9, worker.tail()
 
 
 def janus_retry(namespace: str, name: str) -> str:
@@ -182,32 +181,20 @@ def janus_retry(namespace: str, name: str) -> str:
 
 
 async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    zygote: Zygote,
-    tmp_path: Path,
+    bench: Bench,
 ) -> None:
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     names = [f"c{i}" for i in range(5)]
     config_maps(harness, names, {"v": "1"})
-    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:3:after")
-    await first.ready()
+    first = await bench.ready_worker("crashing", JANUS_CRASH_AT="apply:3:after")
     handle = await harness.start(
         transaction("five", *(patch(n, v="2") for n in names), lockTimeout="3s")
     )
-    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    await crashed(first)
     assert [harness.config_map(n).data["v"] for n in names] == ["2", "2", "2", "2", "1"]
-    take_lease(kube_api, namespace, "c0")  # while no worker runs
+    take_lease(harness.api, namespace, "c0")  # while no worker runs
 
-    second = worker(zygote, task_queue, tmp_path, "healthy")
-    try:
-        await second.ready()
-        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
-    finally:
-        second.stop()
+    await bench.finish_on_a_new_worker(handle, FINISH_TIMEOUT)
 
     status = harness.transaction("five")["status"]
     print(f"\n[combined] defect 1: {status['phase']}: {status['message']}")
@@ -224,8 +211,8 @@ async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
     assert "undo of change 0" in status["message"] and OTHER_HOLDER in status["message"]
     assert OTHER_HOLDER in item(status, 0)["error"]
     assert not item(status, 0)["rolledBack"]
-    assert lease_holder(kube_api, namespace, "c0") == OTHER_HOLDER
-    free_lease(kube_api, namespace, "c0")
+    assert lease_holder(harness.api, namespace, "c0") == OTHER_HOLDER
+    free_lease(harness.api, namespace, "c0")
     await nothing_left(harness, "five")
 
 
@@ -233,40 +220,23 @@ async def test_undos_of_a_crashed_attempt_survive_a_retry_that_gets_less_far(
 
 
 async def test_a_retried_apply_does_not_adopt_a_foreign_edit_that_kept_our_marker(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    zygote: Zygote,
-    tmp_path: Path,
+    bench: Bench,
 ) -> None:
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     config_maps(harness, ["a", "b", "c"], {"v": "1"})
-    first = worker(
-        zygote,
-        task_queue,
-        tmp_path,
-        "crashing",
-        JANUS_CRASH_AT="apply:1:after",
-        JANUS_FAULTS="apply:2:before",
+    first = await bench.ready_worker(
+        "crashing", JANUS_CRASH_AT="apply:1:after", JANUS_FAULTS="apply:2:before"
     )
-    await first.ready()
     handle = await harness.start(
         transaction("adopt", patch("a", v="2"), patch("b", v="2"), patch("c", v="2"))
     )
-    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    await crashed(first)
     kubectl("-n", namespace, "patch", "configmap", "b", "-p", '{"data":{"theirs":"kept"}}')
     edited = harness.config_map("b")
     assert marker(edited) is not None  # kubectl kept our marker
     edited_rv = edited.metadata.resource_version
 
-    second = worker(zygote, task_queue, tmp_path, "healthy", JANUS_FAULTS="apply:2:before")
-    try:
-        await second.ready()
-        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
-    finally:
-        second.stop()
+    await bench.finish_on_a_new_worker(handle, FINISH_TIMEOUT, JANUS_FAULTS="apply:2:before")
 
     status = harness.transaction("adopt")["status"]
     print(f"\n[combined] defect 2: {status['phase']}: {status['message']}")
@@ -316,36 +286,24 @@ async def test_a_delete_that_never_ran_does_not_recreate_what_someone_else_delet
 
 
 async def test_a_retried_delete_leaves_what_someone_else_created_again_meanwhile(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    zygote: Zygote,
-    tmp_path: Path,
+    bench: Bench,
 ) -> None:
     """A crash right after our Delete's request, and while the worker is down someone
     else creates the object again: the retried attempt finds an object of that name
     with another uid than the one its note says it deleted. Ours is applied; theirs
     stays, untouched, and the Transaction commits."""
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     config_maps(harness, ["a", "fx"], {"v": "1"})
-    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:0:after")
-    await first.ready()
+    first = await bench.ready_worker("crashing", JANUS_CRASH_AT="apply:0:after")
     handle = await harness.start(
         transaction("again", change("ConfigMap", "fx", "Delete"), patch("a", v="2"))
     )
-    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    await crashed(first)
     assert harness.config_map("fx") is None
     kubectl("-n", namespace, "create", "configmap", "fx", "--from-literal=theirs=new")
     theirs = harness.config_map("fx")
 
-    second = worker(zygote, task_queue, tmp_path, "healthy")
-    try:
-        await second.ready()
-        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
-    finally:
-        second.stop()
+    await bench.finish_on_a_new_worker(handle, FINISH_TIMEOUT)
 
     status = harness.transaction("again")["status"]
     print(f"\n[combined] delete, crash, re-created by another: {status['phase']}")
@@ -360,38 +318,26 @@ async def test_a_retried_delete_leaves_what_someone_else_created_again_meanwhile
 
 
 async def test_a_retried_create_does_not_bring_back_what_someone_else_deleted(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    zygote: Zygote,
-    tmp_path: Path,
+    bench: Bench,
 ) -> None:
     """Seed 20261203, trial 2 of the fault explorer: a crash right after our Create's
     request, and while the worker is down someone else deletes the new object. The
     retried attempt found it absent and created it again, over their delete. The
     target's history (a watch from the snapshot's resourceVersion) shows our object
     was there: a conflict, and the rollback leaves their delete standing."""
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     config_maps(harness, ["a"], {"v": "1"})
-    first = worker(zygote, task_queue, tmp_path, "crashing", JANUS_CRASH_AT="apply:1:after")
-    await first.ready()
+    first = await bench.ready_worker("crashing", JANUS_CRASH_AT="apply:1:after")
     handle = await harness.start(
         transaction(
             "new", patch("a", v="2"), change("ConfigMap", "fresh", "Create", {"data": {"v": "n"}})
         )
     )
-    assert await asyncio.to_thread(first.wait_exit, CRASH_TIMEOUT) == -9, first.tail()
+    await crashed(first)
     assert marker(harness.config_map("fresh")) is not None  # our Create landed
     kubectl("-n", namespace, "delete", "configmap", "fresh")
 
-    second = worker(zygote, task_queue, tmp_path, "healthy")
-    try:
-        await second.ready()
-        await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
-    finally:
-        second.stop()
+    await bench.finish_on_a_new_worker(handle, FINISH_TIMEOUT)
 
     status = harness.transaction("new")["status"]
     print(f"\n[combined] create, crash, deleted by another: {status['phase']}: {status['message']}")
@@ -407,34 +353,26 @@ async def test_a_retried_create_does_not_bring_back_what_someone_else_deleted(
 
 
 async def test_janus_retry_never_writes_a_target_another_transaction_holds(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    endpoints: Any,
+    bench: Bench,
 ) -> None:
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     config_maps(harness, ["first", "second"], {"v": "1"})
     manifest = transaction(
         "fenced", patch("first", v="2"), patch("second", v="2"), lockTimeout="3s"
     )
-    kubeconfig = str(endpoints.kubeconfig)
     # The first run: undo 0 fails for good, so the transaction ends Failed.
     faulty = Seams(faults=(Fault.parse("undo:0:before"), Fault.parse("apply:1:before")))
     handle = await harness.start(manifest)
-    await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
+    await bench.run_worker_until(faulty, finish(handle))
     assert harness.transaction("fenced")["status"]["phase"] == "Failed"
     assert harness.leases() == []
     healthy = Seams()
 
-    take_lease(kube_api, namespace, "first")
+    take_lease(harness.api, namespace, "first")
     before = harness.config_map("first")
     janus_retry(namespace, "fenced")
-    retried = temporal_client.get_workflow_handle(handle.id)
-    await run_worker_until(
-        temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
-    )
+    retried = harness.temporal.get_workflow_handle(handle.id)
+    await bench.run_worker_until(healthy, asyncio.wait_for(finish(retried), 120))
     status = harness.transaction("fenced")["status"]
     print(f"\n[combined] defect 4 (lease held): {status['phase']}: {status['message']}")
     after = harness.config_map("first")
@@ -443,15 +381,13 @@ async def test_janus_retry_never_writes_a_target_another_transaction_holds(
     assert after.data == {"v": "2"}
     assert status["phase"] == "Failed", status
     assert OTHER_HOLDER in status["message"] and "not writing" in status["message"]
-    assert lease_holder(kube_api, namespace, "first") == OTHER_HOLDER
+    assert lease_holder(harness.api, namespace, "first") == OTHER_HOLDER
     assert harness.leases() == []  # nothing of ours: the retry released what it took
 
-    free_lease(kube_api, namespace, "first")  # the other transaction is done
+    free_lease(harness.api, namespace, "first")  # the other transaction is done
     janus_retry(namespace, "fenced")
-    retried = temporal_client.get_workflow_handle(handle.id)
-    await run_worker_until(
-        temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
-    )
+    retried = harness.temporal.get_workflow_handle(handle.id)
+    await bench.run_worker_until(healthy, asyncio.wait_for(finish(retried), 120))
     status = harness.transaction("fenced")["status"]
     print(f"[combined] defect 4 (lease free): {status['phase']}: {status['message']}")
     assert status["phase"] == "RolledBack", status
@@ -504,6 +440,18 @@ def gadget_kind(kube_api: ApiClient) -> Any:
             dyn.resources.invalidate_cache()
             time.sleep(0.1)
     raise AssertionError("the Gadget kind never became served")
+
+
+KEEP = "example.com/keep"
+"""Another writer's finalizer."""
+
+
+def set_finalizers(
+    namespace: str, kind: str, name: str, finalizers: list[str] | None, *, check: bool = True
+) -> None:
+    """Another writer sets the object's finalizers (None: clears them), with kubectl."""
+    body = json.dumps({"metadata": {"finalizers": finalizers}}, separators=(",", ":"))
+    kubectl("-n", namespace, "patch", kind, name, "--type=merge", "-p", body, check=check)
 
 
 @pytest.mark.worker(
@@ -566,10 +514,7 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
         )
     )
     await wait_committed(harness, name, 3)  # change 3 waits 10 s, then fails
-    kubectl(
-        "-n", ns, "patch", "configmap", "guarded", "--type=merge",
-        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
-    )  # fmt: skip
+    set_finalizers(ns, "configmap", "guarded", [KEEP])
     kubectl(
         "-n", ns, "patch", "gadget", "gear", "--type=merge", "--field-manager=gadget-controller",
         "-p", '{"status":{"ready":true}}',
@@ -597,10 +542,7 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
         assert "UndoSkipped" not in {c["type"] for c in status["conditions"]}
         await nothing_left(harness, name)
     finally:
-        kubectl(
-            "-n", ns, "patch", "configmap", "guarded", "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}',
-        )  # fmt: skip
+        set_finalizers(ns, "configmap", "guarded", None)
 
 
 @pytest.mark.worker(delays=(Fault.parse("apply:0:before:8s"),))
@@ -620,10 +562,7 @@ async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_wr
     )
     handle = await harness.start(transaction(name, update))
     await harness.wait_phase(name, {"Committing"})  # snapshot taken; the write waits 8 s
-    kubectl(
-        "-n", ns, "patch", "gadget", "spring", "--type=merge",
-        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
-    )  # fmt: skip
+    set_finalizers(ns, "gadget", "spring", [KEEP])
     await asyncio.wait_for(finish(handle), timeout=FINISH_TIMEOUT)
 
     txn = harness.transaction(name)
@@ -638,18 +577,12 @@ async def test_an_update_keeps_a_finalizer_added_between_its_snapshot_and_its_wr
         assert item(status, 0)["committed"], status["items"]
         await nothing_left(harness, name)
     finally:
-        kubectl(
-            "-n", ns, "patch", "gadget", "spring", "--type=merge",
-            "-p", '{"metadata":{"finalizers":null}}',
-        )  # fmt: skip
+        set_finalizers(ns, "gadget", "spring", None)
 
 
 def held_and_deleted(namespace: str, name: str) -> None:
     """Someone else deletes the Gadget, which their finalizer holds: it stays, being deleted."""
-    kubectl(
-        "-n", namespace, "patch", "gadget", name, "--type=merge",
-        "-p", '{"metadata":{"finalizers":["example.com/keep"]}}',
-    )  # fmt: skip
+    set_finalizers(namespace, "gadget", name, [KEEP])
     kubectl("-n", namespace, "delete", "gadget", name, "--wait=false")
 
 
@@ -696,10 +629,7 @@ async def test_an_update_never_completes_a_deletion_someone_else_began(
             await nothing_left(harness, txn)
     finally:
         for name in ("going", "later"):
-            kubectl(
-                "-n", ns, "patch", "gadget", name, "--type=merge",
-                "-p", '{"metadata":{"finalizers":null}}',
-            )  # fmt: skip
+            set_finalizers(ns, "gadget", name, None)
 
 
 def marker_of_dict(obj: dict[str, Any]) -> str | None:
@@ -712,25 +642,17 @@ def marker_of_dict(obj: dict[str, Any]) -> str | None:
 
 def release(namespace: str, name: str) -> None:
     """The finalizer's owner lets the ConfigMap go."""
-    kubectl(
-        "-n", namespace, "patch", "configmap", name, "--type=merge",
-        "-p", '{"metadata":{"finalizers":null}}', check=False,
-    )  # fmt: skip
+    set_finalizers(namespace, "configmap", name, None, check=False)
 
 
 async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_back(
-    crd_installed: None,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    endpoints: Any,
+    bench: Bench,
 ) -> None:
     """Our Delete only marks an object another writer's finalizer holds. The rollback
     cannot un-delete it, so it must not call it 'already as before': while it stays
     held the Transaction ends Failed naming it; once it is gone, ``janus retry``
     re-creates it from the snapshot and the Transaction is RolledBack."""
-    harness = Harness(kube_api, temporal_client, task_queue, namespace)
+    harness, namespace = bench.harness, bench.harness.namespace
     config_maps(harness, ["p", "p2"], {"v": "1"})
     guarded: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "1"}}
     guarded["metadata"] = {"name": "guarded", "finalizers": ["example.com/guard"]}
@@ -741,11 +663,10 @@ async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_ba
         change("ConfigMap", "guarded", "Delete"),
         patch("p2", v="2"),  # fails: the injected fault
     )
-    kubeconfig = str(endpoints.kubeconfig)
     faulty = Seams(faults=(Fault.parse("apply:2:before"),))
     try:
         handle = await harness.start(manifest)
-        await run_worker_until(temporal_client, task_queue, kubeconfig, faulty, finish(handle))
+        await bench.run_worker_until(faulty, finish(handle))
         status = harness.transaction("held")["status"]
         print(f"\n[combined] Delete held by a finalizer: {status['phase']}: {status['message']}")
         still = harness.config_map("guarded")
@@ -760,11 +681,9 @@ async def test_the_undo_of_a_delete_a_foreign_finalizer_holds_is_never_rolled_ba
 
         release(namespace, "guarded")  # the other writer is done: the object goes
         janus_retry(namespace, "held")
-        retried = temporal_client.get_workflow_handle(handle.id)
+        retried = harness.temporal.get_workflow_handle(handle.id)
         healthy = Seams()
-        await run_worker_until(
-            temporal_client, task_queue, kubeconfig, healthy, asyncio.wait_for(finish(retried), 120)
-        )
+        await bench.run_worker_until(healthy, asyncio.wait_for(finish(retried), 120))
         status = harness.transaction("held")["status"]
         print(f"[combined] after janus retry: {status['phase']}: {status['message']}")
         back = harness.config_map("guarded")
