@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 
@@ -119,13 +121,33 @@ async def wait_terminal(h: Harness, within: float = FINISH_TIMEOUT) -> None:
         await asyncio.sleep(0.3)
 
 
-def installation(
-    label: str, tree: Path, endpoints: Endpoints, h: Harness, logs: Path, **settings: str
-) -> Installation:
-    return Installation(label, tree, endpoints, h.task_queue, h.namespace, logs, settings)
+@dataclass(frozen=True)
+class Rollout:
+    """The test's harness, and either version's installation on its queue and namespace."""
+
+    h: Harness
+    release_tree: Path
+    endpoints: Endpoints
+    logs: Path
+    version: str
+
+    def release(self, **settings: str) -> Installation:
+        """The last release's bridge and worker, labelled with its version."""
+        return self._installation(self.version, self.release_tree, settings)
+
+    def current(self, label: str = "current", **settings: str) -> Installation:
+        """Today's bridge and worker."""
+        return self._installation(label, ROOT, settings)
+
+    def _installation(self, label: str, tree: Path, settings: dict[str, str]) -> Installation:
+        h = self.h
+        return Installation(
+            label, tree, self.endpoints, h.task_queue, h.namespace, self.logs, settings
+        )
 
 
-async def test_transactions_in_flight_on_the_last_release_finish_on_the_current_worker(
+@pytest.fixture
+def rollout(
     crd_installed: None,
     release_tree: Path,
     endpoints: Endpoints,
@@ -134,55 +156,60 @@ async def test_transactions_in_flight_on_the_last_release_finish_on_the_current_
     task_queue: str,
     namespace: str,
     tmp_path: Path,
-) -> None:
+) -> Rollout:
     h = Harness(kube_api, temporal_client, task_queue, namespace)
-    version = last_release().version
-    old = installation(version, release_tree, endpoints, h, tmp_path, **SEAMS).start()
+    return Rollout(h, release_tree, endpoints, tmp_path, last_release().version)
+
+
+async def caught_in_flight(h: Harness, installation: Installation) -> dict[str, str]:
+    """The three transactions caught mid-way on ``installation``, whose worker is
+    then SIGKILLed (they stay in flight); returns their workflow ids."""
+    installation.start()
     try:
         workflow_ids = await start_in_flight(h)
     finally:
-        old.crash()
+        installation.crash()
     assert_still_in_flight(h)
+    return workflow_ids
 
-    current = installation("current", ROOT, endpoints, h, tmp_path).start()
+
+async def finished_on(h: Harness, installation: Installation) -> None:
+    """``installation`` runs until every transaction in flight has ended."""
+    installation.start()
     try:
         await wait_terminal(h)
     finally:
-        current.stop()
+        installation.stop()
+
+
+async def test_transactions_in_flight_on_the_last_release_finish_on_the_current_worker(
+    rollout: Rollout,
+) -> None:
+    h, version = rollout.h, rollout.version
+    workflow_ids = await caught_in_flight(h, rollout.release(**SEAMS))
+
+    await finished_on(h, rollout.current())
     assert_ended_as_without_upgrade(h)
     for name, workflow_id in workflow_ids.items():
-        described = await temporal_client.get_workflow_handle(workflow_id).describe()
-        assert described.task_queue == generation_queue(task_queue, 1), described.task_queue
-        ran = await builds_that_ran(temporal_client, workflow_id)
+        described = await h.temporal.get_workflow_handle(workflow_id).describe()
+        assert described.task_queue == generation_queue(h.task_queue, 1), described.task_queue
+        ran = await builds_that_ran(h.temporal, workflow_id)
         assert len(ran) >= 2, f"{name} was not finished by another worker than it started on: {ran}"
     ended = ", ".join(f"{n} {status(h, n)['phase']}" for n in IN_FLIGHT)
     print(f"upgrade {version} -> current: {ended}")
 
 
 async def test_a_rolled_back_deploy_never_corrupts_a_transaction_started_on_the_new_one(
-    crd_installed: None,
-    release_tree: Path,
-    endpoints: Endpoints,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    tmp_path: Path,
+    rollout: Rollout,
 ) -> None:
-    h = Harness(kube_api, temporal_client, task_queue, namespace)
-    version = last_release().version
-    current = installation("current", ROOT, endpoints, h, tmp_path, **SEAMS).start()
-    try:
-        workflow_ids = await start_in_flight(h)
-    finally:
-        current.crash()
-    assert_still_in_flight(h)
+    h, version = rollout.h, rollout.version
+    workflow_ids = await caught_in_flight(h, rollout.current(**SEAMS))
     at_crash = targets(h)
     for workflow_id in workflow_ids.values():
-        described = await temporal_client.get_workflow_handle(workflow_id).describe()
-        assert described.task_queue == generation_queue(task_queue), described.task_queue
+        described = await h.temporal.get_workflow_handle(workflow_id).describe()
+        assert described.task_queue == generation_queue(h.task_queue), described.task_queue
 
-    old = installation(version, release_tree, endpoints, h, tmp_path).start()
+    old = rollout.release().start()
     try:
         # The batches the crash interrupted are offered again (their heartbeat timed
         # out): had the release's worker been able to take them, it would have now.
@@ -190,23 +217,19 @@ async def test_a_rolled_back_deploy_never_corrupts_a_transaction_started_on_the_
             workflow_id = workflow_ids[name]
             await until_async(
                 f"{name}'s interrupted batch offered again",
-                lambda w=workflow_id: _offered_again(temporal_client, w),  # type: ignore[misc]
+                lambda w=workflow_id: _offered_again(h.temporal, w),  # type: ignore[misc]
             )
         assert old.worker is not None and old.worker.process is not None
         pid = old.worker.process.pid
         for name, workflow_id in workflow_ids.items():
-            touched = await touched_by(temporal_client, workflow_id, pid)
+            touched = await touched_by(h.temporal, workflow_id, pid)
             assert touched == [], f"{version}'s worker ran part of {name}: {touched}"
         assert_still_in_flight(h)
         assert targets(h) == at_crash
     finally:
         old.stop()
 
-    forward = installation("current-again", ROOT, endpoints, h, tmp_path).start()
-    try:
-        await wait_terminal(h)
-    finally:
-        forward.stop()
+    await finished_on(h, rollout.current("current-again"))
     assert_ended_as_without_upgrade(h)
     print(
         f"deploy rolled back current -> {version}: {version} took no task of the "
@@ -215,31 +238,16 @@ async def test_a_rolled_back_deploy_never_corrupts_a_transaction_started_on_the_
 
 
 async def test_janus_retry_of_a_transaction_the_last_release_left_failed(
-    crd_installed: None,
-    release_tree: Path,
-    endpoints: Endpoints,
-    kube_api: ApiClient,
-    temporal_client: Client,
-    task_queue: str,
-    namespace: str,
-    tmp_path: Path,
+    rollout: Rollout,
 ) -> None:
-    h = Harness(kube_api, temporal_client, task_queue, namespace)
-    version = last_release().version
+    h, version = rollout.h, rollout.version
     h.create_objects(
         [
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": {"v": "1"}}
             for n in ("first", "second")
         ]
     )
-    faulty = installation(
-        version,
-        release_tree,
-        endpoints,
-        h,
-        tmp_path,
-        JANUS_FAULTS="apply:1:before@stuck,undo:0:before@stuck",
-    ).start()
+    faulty = rollout.release(JANUS_FAULTS="apply:1:before@stuck,undo:0:before@stuck").start()
     try:
         h.create_transaction(transaction("stuck", patch("first", "2"), patch("second", "2")))
         failed = await until(
@@ -251,8 +259,8 @@ async def test_janus_retry_of_a_transaction_the_last_release_left_failed(
     assert "undo of change 0" in failed["message"], failed
     assert h.config_map("first").data == {"v": "2"}
 
-    current = installation("current", ROOT, endpoints, h, tmp_path)
-    janus_command(ROOT, "retry", f"{namespace}/stuck", env=current.env())
+    current = rollout.current()
+    janus_command(ROOT, "retry", f"{h.namespace}/stuck", env=current.env())
     current.start()
     try:
         done = await until(
