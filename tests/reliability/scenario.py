@@ -439,6 +439,17 @@ def _obj(
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **copy.deepcopy(body)}
 
 
+def web_deployment(image: str) -> dict[str, Any]:
+    """Deployment ``web`` (label ``app: web``, one replica) of one container running ``image``."""
+    labels = {"app": "web"}
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "web", "image": image}]},
+    }
+    spec = {"replicas": 1, "selector": {"matchLabels": labels}, "template": template}
+    return _obj("apps/v1", "Deployment", "web", labels=labels, spec=spec)
+
+
 def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """The targets whose views differ, each with what was expected and what was found."""
     return [

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from janus.contract.models import API_GROUP, API_VERSION, PLURAL
 from tests.reliability import tally
-from tests.reliability.scenario import user_view
+from tests.reliability.scenario import user_view, web_deployment
 from tests.saga.harness import Harness, change, finish, transaction
 
 PATCH = change("ConfigMap", "present", "Patch", {"data": {"k": "v"}})
@@ -170,7 +170,6 @@ ERROR_ON: dict[str, int | None] = {
 
 
 def existing(harness: Harness) -> None:
-    labels = {"app": "web"}
     harness.create_objects(
         [
             {
@@ -179,19 +178,7 @@ def existing(harness: Harness) -> None:
                 "metadata": {"name": "present"},
                 "data": {"k": "old"},
             },
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": "web", "labels": labels},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {"containers": [{"name": "web", "image": "web:v1"}]},
-                    },
-                },
-            },
+            web_deployment("web:v1"),
         ]
     )
 

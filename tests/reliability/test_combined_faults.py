@@ -39,7 +39,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +50,18 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from activities.seams import Fault, Seams
-from janus.contract.operations import CHANGE_MARKER, lease_name
-from janus.contract.wire import micro_time
+from janus.contract.operations import CHANGE_MARKER
 from tests.bridge.support import kubectl
 from tests.reliability.bench import Bench
+from tests.reliability.leases import OTHER_HOLDER, free_lease, lease_holder, take_lease
+from tests.reliability.scenario import web_deployment
+from tests.reliability.stage import config_maps
 from tests.reliability.worker_process import WorkerProcess
-from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
+from tests.saga.harness import Harness, change, finish, transaction
 
 JANUS = Path(sys.executable).parent / "janus"
-OTHER_HOLDER = "elsewhere/another-transaction/0000"
 CRASH_TIMEOUT = 120.0
 FINISH_TIMEOUT = 180.0
-
-
-def config_maps(harness: Harness, names: list[str], data: dict[str, str]) -> None:
-    harness.create_objects(
-        [
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": dict(data)}
-            for n in names
-        ]
-    )
 
 
 def patch(name: str, **data: str) -> dict[str, Any]:
@@ -80,46 +71,6 @@ def patch(name: str, **data: str) -> dict[str, Any]:
 def marker(obj: Any) -> str | None:
     annotations = (obj.metadata.annotations or {}) if obj is not None else {}
     return annotations.get(CHANGE_MARKER)
-
-
-def take_lease(api: ApiClient, namespace: str, target: str, holder: str = OTHER_HOLDER) -> None:
-    """Another transaction holds the lease of a ConfigMap target (live for 10 minutes)."""
-    coordination = k8s.CoordinationV1Api(api)
-    name = lease_name("v1", "ConfigMap", namespace, target)
-    now = micro_time(datetime.now(UTC))
-    spec = k8s.V1LeaseSpec(
-        holder_identity=holder, lease_duration_seconds=600, acquire_time=now, renew_time=now
-    )
-    try:
-        lease = coordination.read_namespaced_lease(name, LEASE_NAMESPACE)
-    except ApiException as err:
-        if err.status != 404:
-            raise
-        body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=name), spec=spec)
-        coordination.create_namespaced_lease(LEASE_NAMESPACE, body)
-        return
-    lease.spec = spec
-    coordination.replace_namespaced_lease(name, LEASE_NAMESPACE, lease)
-
-
-def lease_holder(api: ApiClient, namespace: str, target: str) -> str | None:
-    name = lease_name("v1", "ConfigMap", namespace, target)
-    try:
-        lease = k8s.CoordinationV1Api(api).read_namespaced_lease(name, LEASE_NAMESPACE)
-    except ApiException as err:
-        if err.status == 404:
-            return None
-        raise
-    return lease.spec.holder_identity if lease.spec else None
-
-
-def free_lease(api: ApiClient, namespace: str, target: str) -> None:
-    name = lease_name("v1", "ConfigMap", namespace, target)
-    try:
-        k8s.CoordinationV1Api(api).delete_namespaced_lease(name, LEASE_NAMESPACE)
-    except ApiException as err:
-        if err.status != 404:
-            raise
 
 
 async def nothing_left(harness: Harness, name: str) -> None:
@@ -462,28 +413,8 @@ async def test_a_rollback_keeps_what_others_own_and_controllers_are_no_conflict(
 ) -> None:
     ns = harness.namespace
     gadgets, dyn = gadget_kind(kube_api)
-    labels = {"app": "web"}
-    harness.create_objects(
-        [
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}, "data": {"v": "1"}}
-            for n in ("guarded", "last")
-        ]
-        + [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": "web", "labels": labels},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {"containers": [{"name": "web", "image": "example/web:v1"}]},
-                    },
-                },
-            }
-        ]
-    )
+    config_maps(harness, ["guarded", "last"], {"v": "1"})
+    harness.create_objects([web_deployment("example/web:v1")])
     dyn.create(
         gadgets,
         namespace=ns,

@@ -20,7 +20,6 @@ Windows for the other writer are opened with the worker's delay seam
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import random
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from kubernetes import client as k8s
 from activities.seams import Fault
 from janus.contract.operations import lease_name
 from tests.reliability import tally
+from tests.reliability.leases import take_lease
 from tests.reliability.stage import Stage, config_maps
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
@@ -236,29 +236,9 @@ async def live_lease_is_never_stolen(stage: Stage) -> list[str]:
     return problems
 
 
-def put_lease(stage: Stage, target: str, holder: str, seconds: int) -> None:
-    """Hold (or take over) a target's lease as another transaction would."""
-    api = k8s.CoordinationV1Api(stage.h.api)
-    name = lease_name("v1", "ConfigMap", stage.namespace, target)
-    now = dt.datetime.now(dt.UTC)
-    spec = k8s.V1LeaseSpec(
-        holder_identity=holder, lease_duration_seconds=seconds, acquire_time=now, renew_time=now
-    )
-    try:
-        lease = api.read_namespaced_lease(name, LEASE_NAMESPACE)
-    except k8s.ApiException as err:
-        if err.status != 404:
-            raise
-        body = k8s.V1Lease(metadata=k8s.V1ObjectMeta(name=name), spec=spec)
-        api.create_namespaced_lease(LEASE_NAMESPACE, body)
-        return
-    lease.spec = spec
-    api.replace_namespaced_lease(name, LEASE_NAMESPACE, lease)
-
-
 async def expired_lease_is_taken_over(stage: Stage) -> list[str]:
     config_maps(stage.h, ["x"], {"v": "0"})
-    put_lease(stage, "x", f"{stage.namespace}/dead/0000", seconds=1)
+    take_lease(stage.h.api, stage.namespace, "x", f"{stage.namespace}/dead/0000", seconds=1)
     await asyncio.sleep(1.5)
     txn = await stage.h.run(
         transaction(
@@ -278,7 +258,7 @@ async def lease_taken_over_mid_transaction_fences_the_write(stage: Stage) -> lis
     handle = await stage.h.start(two_patches("fenced"))
     await stage.wait_committed("fenced", 0)
     usurper = f"{stage.namespace}/usurper/9999"
-    await asyncio.to_thread(put_lease, stage, "b", usurper, 300)
+    await asyncio.to_thread(take_lease, stage.h.api, stage.namespace, "b", usurper, 300)
     await asyncio.wait_for(finish(handle), timeout=120)
     status = stage.h.transaction("fenced")["status"]
     problems = []

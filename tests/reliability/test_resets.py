@@ -35,13 +35,8 @@ from janus.clients.kubernetes import kubernetes_client
 from janus.contract import operations as ops
 from janus.contract.models import TransactionInput
 from janus.contract.settings import WorkerSettings
-from tests.reliability.test_combined_faults import (
-    free_lease,
-    marker,
-    nothing_left,
-    take_lease,
-    wait_committed,
-)
+from tests.reliability.leases import free_lease, take_lease
+from tests.reliability.test_combined_faults import marker, nothing_left, wait_committed
 from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
