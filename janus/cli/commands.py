@@ -127,7 +127,20 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 def _start(settings: ProcessSettings) -> None:
     _setup_logging(settings.log_level)
+    _refuse_shadowed_packages()
     _run(_serve(settings))
+
+
+def _refuse_shadowed_packages() -> None:
+    """Stop, saying why, before importing a ``bridge`` or ``workflows`` that may not be ours."""
+    from janus.contract.errors import StartupError
+    from janus.runtime.preflight import check_import_names
+
+    try:
+        check_import_names()
+    except StartupError as err:
+        click.echo(f"janus: {err}", err=True)
+        sys.exit(1)
 
 
 async def _serve(settings: ProcessSettings) -> None:
