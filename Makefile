@@ -27,10 +27,12 @@ lint: $(STAMP)
 
 # The fast layer: the saga's decisions, run by the real workflow on Temporal's
 # time-skipping test server against a fake cluster, table tests, the replay of
-# every recorded history and the fault explorer's checker; no control plane, no
-# API server (seconds). `make test` runs it first, then the rest.
+# every recorded history, the fault explorer's checker, and the other suites'
+# tests of pure logic (settings, seams, reports); no control plane, no API server
+# (seconds). `make test` runs it first, then the rest.
 UNIT_TESTS := tests/unit tests/replay/test_replay.py tests/replay/test_versioning.py \
-	tests/chaos/test_checker.py
+	tests/chaos/test_checker.py tests/chaos/test_audit_policy.py tests/reliability/test_seams.py \
+	tests/bridge/test_settings.py tests/bridge/test_observe.py tests/bridge/test_report.py
 unit: $(STAMP)
 	$(BIN)/pytest $(UNIT_TESTS) -q --timeout=60
 
