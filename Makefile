@@ -26,10 +26,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The fast layer: the saga's decisions, run by the real workflow on Temporal's
-# time-skipping test server against a fake cluster, and table tests; no control
-# plane, no API server (seconds). `make test` runs it first.
+# time-skipping test server against a fake cluster, table tests, the replay of
+# every recorded history, the fault explorer's checker, and the other suites'
+# tests of pure logic (settings, seams, reports); no control plane, no API server
+# (seconds). `make test` runs it first, then the rest.
+UNIT_TESTS := tests/unit tests/replay/test_replay.py tests/replay/test_versioning.py \
+	tests/chaos/test_checker.py tests/chaos/test_audit_policy.py tests/reliability/test_seams.py \
+	tests/bridge/test_settings.py tests/bridge/test_observe.py tests/bridge/test_report.py
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit -q --timeout=60
+	$(BIN)/pytest $(UNIT_TESTS) -q --timeout=60
 
 # The tests start (and stop) a control plane of their own in $(JANUS_TEST_STATE_DIR),
 # never the demo's: a running `make demo` is left as it is and cannot change
@@ -38,7 +43,7 @@ unit: $(STAMP)
 JANUS_TEST_STATE_DIR ?= $(HOME)/.local/state/janus/test
 
 test: lint unit build-cluster
-	JANUS_TEST_STATE_DIR=$(JANUS_TEST_STATE_DIR) $(BIN)/pytest -v --durations=15 --ignore=tests/unit
+	JANUS_TEST_STATE_DIR=$(JANUS_TEST_STATE_DIR) $(BIN)/pytest -v --durations=15 $(addprefix --ignore=,$(UNIT_TESTS))
 
 # The demo runs on the developer's control plane (`janus dev`, state in
 # $(JANUS_STATE_DIR)); the worker and the bridge run in the background as one

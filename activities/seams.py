@@ -4,7 +4,11 @@ They exist to prove the saga through a real seam: tests configure the worker
 (its environment, or ``Seams`` in-process), never patch its code. All are off
 unless configured, and none of this is part of the product's behaviour or its
 error hierarchy: the activities apply the seams as one wrapper around each step
-(``Seams.around``), and the product code inside knows nothing of them.
+(``Seams.around``), and the product code inside knows nothing of them. A
+permanent failure is raised as the refusal it stands for, the product's own
+``ChangeRejected`` (its message says it was injected), so the saga handles
+exactly what it handles when an API server refuses a step; the seams add no
+error type of their own.
 
 One syntax names a point, ``operation:index:point[:duration][@transaction]``,
 for each of these effects:
@@ -37,7 +41,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from janus.contract.errors import JanusError
+from janus.contract.errors import ChangeRejected
 from janus.contract.models import TransactionRef, parse_duration
 from janus.contract.settings import env_flag
 
@@ -58,13 +62,6 @@ class FaultPoint(enum.StrEnum):
 #: spec.changes, except for ``acquire`` and ``release``, where it is the lease's
 #: position in the canonical (sorted) order.
 FaultOperation = Literal["acquire", "snapshot", "apply", "undo", "release"]
-
-
-class InjectedFault(JanusError):
-    """A permanent failure injected before a step (``JANUS_FAULTS=...:before``).
-
-    It fails the step as a user-facing failure would (non-retryable, attributed to
-    the change), so the saga's handling of one is what the fault proves."""
 
 
 class Fault(BaseModel):
@@ -199,7 +196,7 @@ class Seams(BaseModel):
             os.kill(os.getpid(), signal.SIGKILL)
         for _fault in _matching(self.faults, operation, ref, index, point):
             if point == FaultPoint.BEFORE:
-                raise InjectedFault(f"injected fault: {operation} of change {index} failed")
+                raise ChangeRejected(f"injected fault: {operation} of change {index} failed")
             with self._fired_lock:
                 key = (ref.uid, operation, index)
                 if key in self._fired:

@@ -103,20 +103,17 @@ def _setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
+def _run(main: Coroutine[Any, Any, None], expected: tuple[type[Exception], ...]) -> None:
     """Run a process's main coroutine; an expected fatal condition is one message, exit 1.
 
     The exit is ``os._exit`` once output is flushed: the Temporal SDK's native
     threads may still call into Python while the interpreter finalizes, which
     aborts the process (SIGABRT) and would turn a clean exit into a crash.
     """
-    from bridge.leadership import LeadershipLost
-    from janus.contract.errors import StartupError
-
     code = 0
     try:
         asyncio.run(main)
-    except (StartupError, LeadershipLost) as err:
+    except expected as err:
         click.echo(f"janus: {err}", err=True)
         code = 1
     logging.shutdown()
@@ -127,7 +124,32 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 def _start(settings: ProcessSettings) -> None:
     _setup_logging(settings.log_level)
-    _run(_serve(settings))
+    _refuse_shadowed_packages()
+    _run(_serve(settings), _fatal_conditions(settings))
+
+
+def _fatal_conditions(settings: ProcessSettings) -> tuple[type[Exception], ...]:
+    """What ends this process with one message: the bridge's only when it runs one
+    (importing the bridge loads kopf, which a worker-only process never needs)."""
+    from janus.contract.errors import StartupError
+
+    if settings.bridge is None:
+        return (StartupError,)
+    from bridge.leadership import LeadershipLost
+
+    return (StartupError, LeadershipLost)
+
+
+def _refuse_shadowed_packages() -> None:
+    """Stop, saying why, before importing a ``bridge`` or ``workflows`` that may not be ours."""
+    from janus.contract.errors import StartupError
+    from janus.runtime.preflight import check_import_names
+
+    try:
+        check_import_names()
+    except StartupError as err:
+        click.echo(f"janus: {err}", err=True)
+        sys.exit(1)
 
 
 async def _serve(settings: ProcessSettings) -> None:

@@ -10,6 +10,7 @@ way, is ``janus.clients.temporal``.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from datetime import timedelta
 from typing import Any
@@ -32,7 +33,38 @@ from janus.contract.settings import ClusterSettings, TemporalSettings
 
 logger = logging.getLogger(__name__)
 
+#: The packages Janus installs under top-level names of their own, beside ``janus``
+#: (docs/architecture.md, "Import names"), and the distribution they come from.
+TOP_LEVEL_PACKAGES = ("workflows", "activities", "bridge")
+DISTRIBUTION = "janus"
+
 KUBE_TIMEOUT = 10.0
+
+
+# -- this installation -----------------------------------------------------------
+
+
+def check_import_names() -> None:
+    """Refuse to start beside another distribution that installs one of Janus's
+    top-level packages: one of the two would have overwritten or shadowed the
+    other's modules, and the process would run code that is not Janus's.
+
+    Call it before anything imports ``workflows``, ``activities`` or ``bridge``.
+    """
+    providers = importlib.metadata.packages_distributions()
+    clashes = {
+        name: others
+        for name in TOP_LEVEL_PACKAGES
+        if (others := sorted({d for d in providers.get(name, []) if d.lower() != DISTRIBUTION}))
+    }
+    if clashes:
+        listed = "; ".join(
+            f"{name!r} also from {', '.join(others)}" for name, others in clashes.items()
+        )
+        raise StartupError(
+            f"another distribution installs a package under a name Janus uses ({listed}): "
+            "install Janus in a virtual environment or image of its own"
+        )
 
 
 # -- Temporal ------------------------------------------------------------------

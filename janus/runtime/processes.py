@@ -18,13 +18,12 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kubernetes.client import ApiClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bridge import Bridge
 from janus.clients.temporal import temporal_client
 from janus.contract.settings import (
     BridgeSettings,
@@ -37,6 +36,9 @@ from janus.contract.versioning import served_queues
 from janus.runtime import preflight
 from janus.runtime.health import Check, HealthServer
 from janus.runtime.worker import build_workers
+
+if TYPE_CHECKING:
+    from bridge import Bridge
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,8 @@ async def bridge_component(
     temporal: TemporalSettings, cluster: ClusterSettings, settings: BridgeSettings
 ) -> Bridge:
     """Check what the bridge needs (the operator thread connects on its own later)."""
+    from bridge import Bridge  # here, not above: a worker-only process never loads kopf
+
     client = await temporal_client(temporal)
     await preflight.check_search_attributes(client, temporal)
     api = await asyncio.to_thread(preflight.kubernetes_api, cluster)

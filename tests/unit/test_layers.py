@@ -133,3 +133,15 @@ def test_the_janus_package_itself_imports_nothing() -> None:
     tree = ast.parse((ROOT / "janus" / "__init__.py").read_text())
     imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
     assert imports == [], "janus/__init__.py imports; move the import to the module that needs it"
+
+
+def test_a_worker_only_process_never_loads_the_bridge() -> None:
+    """``janus worker`` builds its process from these modules; kopf comes only with a bridge."""
+    loads = (
+        "import sys; import janus.cli, janus.cli.commands, janus.runtime.processes, "
+        "janus.runtime.worker; print(sorted(m for m in ('bridge', 'kopf') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", loads], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

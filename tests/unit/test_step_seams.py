@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from activities.seams import Fault, InjectedFault, Seams
-from janus.contract.errors import ERROR_TYPES, NON_RETRYABLE
+from activities.seams import Fault, Seams
+from janus.contract.errors import NON_RETRYABLE, ChangeRejected
 from janus.contract.models import TransactionRef
 
 REF = TransactionRef(namespace="ns", name="txn-1", uid="u1")
@@ -21,7 +21,7 @@ def test_a_step_without_seams_just_runs() -> None:
 
 def test_a_fault_before_a_step_fails_it_for_good_and_it_never_runs() -> None:
     ran: list[int] = []
-    with pytest.raises(InjectedFault, match="injected fault: apply of change 2 failed"):
+    with pytest.raises(ChangeRejected, match="injected fault: apply of change 2 failed"):
         faulty("apply:2:before").around("apply", REF, 2, lambda: ran.append(2))
     assert ran == []
 
@@ -41,7 +41,7 @@ def test_a_fault_names_its_step_index_and_transaction() -> None:
     seams = faulty("apply:1:before@other-*")
     assert seams.around("apply", REF, 1, lambda: 1) == 1  # another transaction's
     assert seams.around("undo", REF.model_copy(update={"name": "other-3"}), 1, lambda: 2) == 2
-    with pytest.raises(InjectedFault):
+    with pytest.raises(ChangeRejected):
         seams.around("apply", REF.model_copy(update={"name": "other-3"}), 1, lambda: 3)
 
 
@@ -71,6 +71,15 @@ def test_repetition_runs_the_work_twice() -> None:
     assert Seams().repeated(work) == 3
 
 
-def test_the_injected_failure_is_no_user_facing_error_yet_stays_non_retryable() -> None:
-    assert InjectedFault not in ERROR_TYPES
-    assert "InjectedFault" in NON_RETRYABLE  # the workflow's retry policy, as since 0.1.0
+def test_an_injected_failure_is_the_refusal_it_stands_for_and_adds_no_error_type() -> None:
+    with pytest.raises(ChangeRejected) as raised:
+        faulty("snapshot:0:before").around("snapshot", REF, 0, lambda: None)
+    assert type(raised.value) is ChangeRejected  # no subclass of the seams' own
+    assert NON_RETRYABLE == [
+        "InvalidTransaction",
+        "Forbidden",
+        "TargetConflict",
+        "LeaseLost",
+        "LockTimeout",
+        "ChangeRejected",
+    ]

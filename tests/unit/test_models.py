@@ -21,7 +21,7 @@ from janus.contract.models import (
 )
 from janus.contract.operations import lease_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_crd_is_generated_from_the_models() -> None:
