@@ -50,14 +50,15 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from activities.seams import Fault, Seams
-from janus.contract.operations import CHANGE_MARKER
+from bridge.snapshots import delete_snapshots
+from janus.contract.operations import CHANGE_MARKER, TRANSACTION_UID_LABEL
 from tests.bridge.support import kubectl
 from tests.reliability.bench import Bench
 from tests.reliability.leases import OTHER_HOLDER, free_lease, lease_holder, take_lease
 from tests.reliability.scenario import web_deployment
 from tests.reliability.stage import config_maps
 from tests.reliability.worker_process import WorkerProcess
-from tests.saga.harness import Harness, change, finish, transaction
+from tests.saga.harness import LEASE_NAMESPACE, Harness, change, finish, transaction
 
 JANUS = Path(sys.executable).parent / "janus"
 CRASH_TIMEOUT = 120.0
@@ -74,25 +75,39 @@ def marker(obj: Any) -> str | None:
 
 
 async def nothing_left(harness: Harness, name: str) -> None:
-    """No lease of the transaction; its snapshots (and notes) go with the Transaction."""
+    """No lease of the transaction; once it is deleted as the bridge deletes it (its
+    labelled snapshots in the system namespace first: no owner reference crosses
+    namespaces), nothing of it stays: no ConfigMap or Secret labelled with its uid
+    or named after it (a snapshot shard, a deletion note), there or beside it."""
     assert harness.leases() == [], [lease.metadata.name for lease in harness.leases()]
     uid = harness.transaction(name)["metadata"]["uid"]
+    await delete_snapshots(harness.core.api_client, LEASE_NAMESPACE, uid)
     harness.custom.delete_namespaced_custom_object(
         "backup.janus.io", "v1alpha1", harness.namespace, "transactions", name
     )
-    selector = f"backup.janus.io/transaction-uid={uid}"
     left: list[str] = []
     for _ in range(300):
-        left = [
-            c.metadata.name  # type: ignore[misc,union-attr]
-            for c in harness.core.list_namespaced_config_map(
-                harness.namespace, label_selector=selector
-            ).items
-        ]
+        left = _kept_for(harness, uid)
         if not left:
             return
         await asyncio.sleep(0.3)
-    raise AssertionError(f"snapshots left after deleting the Transaction: {left}")
+    raise AssertionError(f"left after deleting the Transaction: {left}")
+
+
+def _kept_for(harness: Harness, uid: str) -> list[str]:
+    found = []
+    for where in (LEASE_NAMESPACE, harness.namespace):
+        shelves = {
+            "ConfigMap": [c.metadata for c in harness.core.list_namespaced_config_map(where).items],
+            "Secret": [s.metadata for s in harness.core.list_namespaced_secret(where).items],
+        }
+        for kind, metas in shelves.items():
+            found += [f"{where}/{kind}/{m.name}" for m in metas if m and _of(m, uid)]
+    return found
+
+
+def _of(meta: k8s.V1ObjectMeta, uid: str) -> bool:
+    return uid in (meta.name or "") or (meta.labels or {}).get(TRANSACTION_UID_LABEL) == uid
 
 
 async def wait_committed(harness: Harness, name: str, count: int) -> None:
