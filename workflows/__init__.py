@@ -17,7 +17,7 @@ commands the history records. So:
    Failed ones can be retried at any age); then ``workflow.deprecate_patch(id)`` for
    one release, then the old path and the call go. Patch ids are listed in the
    README's "Upgrading Janus" section.
-2. Activity input and result models (``janus/operations.py``) and the workflow's
+2. Activity input and result models (``janus/contract/operations.py``) and the workflow's
    input (``janus.contract.models.TransactionInput``) stay backward compatible both ways:
    add fields with defaults; never remove, rename or retype one; a release must
    read what the previous one wrote, and what it writes must not break the
@@ -31,7 +31,7 @@ commands the history records. So:
    fix the code, never the fixtures. A new path gets a recorded history of its
    own (``tests/replay/record.py --release unreleased``, CONTRIBUTING.md).
 5. A release that changes what the workflow issues bumps ``GENERATION`` in
-   ``janus/versioning.py``, so a rolled-back deploy's older workers never take its
+   ``janus/contract/versioning.py``, so a rolled-back deploy's older workers never take its
    workflows' tasks.
 """
 

@@ -19,7 +19,7 @@ So an older worker never sees a newer generation's tasks: those workflows wait,
 untouched, until a worker that knows them is back (rolled forward again), and the
 generations an upgrade inherits are finished by the new worker. Bump
 ``GENERATION`` in a release whose workflows an older worker cannot run (a new
-patch id, a new field in ``janus/operations.py``); raise ``OLDEST_SERVED`` only
+patch id, a new field in ``janus/contract/operations.py``); raise ``OLDEST_SERVED`` only
 when no workflow of the older generations can be open or retried any more.
 """
 

@@ -29,7 +29,7 @@ RULE = (
     "follow the rule for changing workflow code in workflows/__init__.py (README "
     "'Upgrading Janus' and CONTRIBUTING.md): guard the new commands with "
     "workflow.patched('<id>') and keep the old path, keep activity models in "
-    "janus/operations.py backward compatible; never re-record a released history "
+    "janus/contract/operations.py backward compatible; never re-record a released history "
     "to make this pass"
 )
 
